@@ -1,0 +1,6 @@
+"""linly-demo: a privacy-first talking-portrait app.
+
+Data flows one way: upload -> portrait features -> driving signals -> frames -> video.
+"""
+
+__version__ = "0.1.0"

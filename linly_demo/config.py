@@ -1,0 +1,97 @@
+"""Every setting of linly-demo, each read once from its environment variable, with its default.
+
+`Settings.from_env()` validates everything at start-up and raises `ConfigError` with a message naming the
+variable, so a misconfigured server refuses to start instead of running with weaker guarantees.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from linly_demo.errors import ConfigError
+
+MAX_TTL_SECONDS = 300.0
+MAX_TOKEN_TTL_SECONDS = 3600.0
+MAX_IMAGE_PIXELS = 40_000_000
+# How often the sweeper runs, at most; it never lets an entry outlive TTL + this.
+MAX_SWEEP_INTERVAL_SECONDS = 10.0
+
+
+def default_ephemeral_dir() -> Path:
+    """A per-user directory under /dev/shm (tmpfs on Linux)."""
+    return Path("/dev/shm") / f"linly-demo-{os.getuid()}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """All settings; construct with `Settings.from_env()`."""
+
+    ephemeral_dir: Path
+    allow_disk_ephemeral: bool = False
+    ttl_seconds: float = MAX_TTL_SECONDS
+    max_upload_mb: float = 10.0
+    max_image_pixels: int = MAX_IMAGE_PIXELS
+    template_size: int = 256
+    facenet_weights: Path | None = None
+    allow_downloads: bool = False
+    secret_key: bytes | None = None
+    token_ttl_seconds: float = MAX_TOKEN_TTL_SECONDS
+    audit_log: str = "-"
+    device: str = "auto"
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1024 * 1024)
+
+    @property
+    def sweep_interval_seconds(self) -> float:
+        return max(0.2, min(MAX_SWEEP_INTERVAL_SECONDS, self.ttl_seconds / 5))
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
+        env = os.environ if environ is None else environ
+        secret = env.get("LINLY_SECRET_KEY") or None
+        if secret is not None and len(secret) < 16:
+            raise ConfigError("LINLY_SECRET_KEY must be at least 16 characters long (or unset for a random key).")
+        weights = env.get("LINLY_FACENET_WEIGHTS") or None
+        device = env.get("LINLY_DEVICE", "auto").strip().lower()
+        if device not in ("auto", "cpu", "cuda"):
+            raise ConfigError("LINLY_DEVICE must be one of: auto, cpu, cuda.")
+        return cls(
+            ephemeral_dir=Path(env.get("LINLY_EPHEMERAL_DIR") or default_ephemeral_dir()),
+            allow_disk_ephemeral=_flag(env, "LINLY_ALLOW_DISK_EPHEMERAL"),
+            ttl_seconds=_number(env, "LINLY_TTL_SECONDS", MAX_TTL_SECONDS, 0.5, MAX_TTL_SECONDS),
+            max_upload_mb=_number(env, "LINLY_MAX_UPLOAD_MB", 10.0, 0.01, 100.0),
+            template_size=int(_number(env, "LINLY_TEMPLATE_SIZE", 256, 128, 1024)),
+            facenet_weights=Path(weights) if weights else None,
+            allow_downloads=_flag(env, "LINLY_ALLOW_DOWNLOADS"),
+            secret_key=secret.encode() if secret else None,
+            token_ttl_seconds=_number(env, "LINLY_TOKEN_TTL_SECONDS", MAX_TOKEN_TTL_SECONDS, 1.0, MAX_TOKEN_TTL_SECONDS),
+            audit_log=env.get("LINLY_AUDIT_LOG", "-") or "-",
+            device=device,
+        )
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    value = env.get(name, "").strip().lower()
+    if value in ("", "0", "false", "no", "off"):
+        return False
+    if value in ("1", "true", "yes", "on"):
+        return True
+    raise ConfigError(f"{name} must be 1 or 0.")
+
+
+def _number(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return float(default)
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number.") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be between {low:g} and {high:g} (got {value:g}).")
+    return value

@@ -1,0 +1,112 @@
+"""The user-facing exception hierarchy: every message is safe to show a non-expert.
+
+Messages never contain paths, ids, file names or exception text from libraries; `code` is a fixed,
+de-identified reason code that the audit log records.
+"""
+
+from __future__ import annotations
+
+
+class LinlyError(Exception):
+    """Base of every error whose message may be shown to the user as-is."""
+
+    code = "error"
+    message = "Something went wrong. Please try again."
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or self.message)
+
+    @property
+    def user_message(self) -> str:
+        return str(self.args[0])
+
+
+class ConfigError(LinlyError):
+    """A setting is invalid; the app refuses to start rather than run unsafely."""
+
+    code = "config_invalid"
+
+
+class EphemeralStorageError(ConfigError):
+    """The ephemeral root cannot keep its guarantees (not memory-backed, wrong owner, unsafe mode)."""
+
+    code = "ephemeral_unsafe"
+
+
+class ServerBusy(LinlyError):
+    """Temporary capacity problem (e.g. the memory-backed storage is full)."""
+
+    code = "server_busy"
+    message = "The server is busy right now (temporary storage is full). Please try again in a minute."
+
+
+class InputRejected(LinlyError):
+    """The user's input cannot be used; the message says why and what to do."""
+
+    code = "input_rejected"
+
+
+class UploadTooLarge(InputRejected):
+    code = "upload_too_large"
+
+
+class EmptyUpload(InputRejected):
+    code = "upload_empty"
+    message = "The uploaded file is empty."
+
+
+class UnsupportedFormat(InputRejected):
+    code = "unsupported_format"
+    message = "This file is not a supported image. Please upload a JPEG, PNG or WebP photo."
+
+
+class CorruptImage(InputRejected):
+    code = "corrupt_image"
+    message = "The image file is damaged or incomplete and cannot be read. Please upload another photo."
+
+
+class ImageTooLarge(InputRejected):
+    code = "image_too_many_pixels"
+
+
+class NoFaceFound(InputRejected):
+    code = "no_face"
+    message = "No face was found in this photo. Please upload a clear, front-facing portrait."
+
+
+class FaceUnclear(InputRejected):
+    code = "face_unclear"
+    message = (
+        "A face-like region was found but not clearly enough. Please upload a sharper, well-lit, "
+        "front-facing portrait."
+    )
+
+
+class FaceTooSmall(InputRejected):
+    code = "face_too_small"
+
+
+class TokenError(LinlyError, PermissionError):
+    """A portrait session token cannot be used; each subclass names which guarantee failed."""
+
+    code = "token_invalid"
+
+
+class MalformedToken(TokenError):
+    code = "token_malformed"
+    message = "The portrait session token is malformed or truncated. Please upload your portrait again."
+
+
+class ForgedToken(TokenError):
+    code = "token_forged"
+    message = "The portrait session token failed its signature check. Please upload your portrait again."
+
+
+class ExpiredToken(TokenError):
+    code = "token_expired"
+    message = "Your portrait session has expired and its features were deleted. Please upload your portrait again."
+
+
+class RevokedToken(TokenError):
+    code = "token_revoked"
+    message = "This portrait session was erased. Please upload your portrait again."

@@ -1,0 +1,1 @@
+"""Portrait features: decode -> detect -> align -> landmarks -> embed, one module each, one pipeline."""

@@ -1,0 +1,54 @@
+"""The process-wide services, wired once from the settings: secret, audit log, ephemeral root, tokens, pipeline.
+
+Guarantees: the ephemeral root is verified before anything is accepted; its sweeper also purges expired
+in-memory features; the root is wiped at exit and on SIGTERM/SIGINT when shutdown hooks are installed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from linly_demo.audit import AuditLog
+from linly_demo.config import Settings
+from linly_demo.device import torch_device
+from linly_demo.ephemeral import EphemeralRoot
+from linly_demo.keys import ServerSecret
+from linly_demo.portrait.pipeline import PortraitFeatures, PortraitPipeline
+from linly_demo.tokens import TokenStore
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """Everything a request handler or the command line needs, built from one `Settings`."""
+
+    settings: Settings
+    secret: ServerSecret
+    audit: AuditLog
+    ephemeral: EphemeralRoot
+    tokens: TokenStore[PortraitFeatures]
+    portraits: PortraitPipeline
+
+    def close(self) -> None:
+        """Stop the sweeper and wipe the ephemeral root."""
+        self.ephemeral.wipe()
+
+
+def build_runtime(settings: Settings | None = None, start_sweeper: bool = True,
+                  shutdown_hooks: bool = False) -> Runtime:
+    """Verify the ephemeral root and wire the services; raises ConfigError when a guarantee cannot hold."""
+    settings = settings or Settings.from_env()
+    secret = ServerSecret(settings.secret_key)
+    audit = AuditLog(settings.audit_log, secret.key_for("audit-subject"))
+    ephemeral = EphemeralRoot.from_settings(
+        settings, on_sweep=lambda count: audit.record("ephemeral.expired", "expired", count=count)
+    )
+    tokens: TokenStore[PortraitFeatures] = TokenStore(
+        secret.key_for("portrait-token"), settings.token_ttl_seconds, audit
+    )
+    ephemeral.add_sweep_hook(tokens.purge_expired)
+    portraits = PortraitPipeline(settings, audit, ephemeral, torch_device(settings.device))
+    if shutdown_hooks:
+        ephemeral.install_shutdown_hooks()
+    if start_sweeper:
+        ephemeral.start_sweeper()
+    return Runtime(settings, secret, audit, ephemeral, tokens, portraits)

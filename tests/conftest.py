@@ -1,0 +1,88 @@
+"""Shared fixtures: real images, a fresh memory-backed ephemeral root per test, one model load per session."""
+
+from __future__ import annotations
+
+import io
+import os
+import secrets
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from linly_demo.audit import AuditLog
+from linly_demo.config import Settings
+from linly_demo.ephemeral import EphemeralRoot
+from linly_demo.portrait.pipeline import PortraitModels, PortraitPipeline
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared" / "devdata"
+FACES = SHARED / "faces"
+SPEECH = SHARED / "speech"
+
+
+def encode(rgb: np.ndarray, fmt: str = "JPEG", **options) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).save(buffer, fmt, **options)
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="session")
+def astronaut() -> np.ndarray:
+    from skimage import data
+
+    return data.astronaut()
+
+
+@pytest.fixture
+def shared_faces() -> Path:
+    if not FACES.is_dir():
+        pytest.skip("../shared/devdata/faces is absent (it sits beside the repository on development machines)")
+    return FACES
+
+
+@pytest.fixture
+def ephemeral_dir() -> Path:
+    path = Path("/dev/shm") / f"linly-test-{secrets.token_hex(6)}"
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def settings(ephemeral_dir: Path) -> Settings:
+    return Settings.from_env({"LINLY_EPHEMERAL_DIR": str(ephemeral_dir)})
+
+
+@pytest.fixture
+def ephemeral(settings: Settings) -> EphemeralRoot:
+    root = EphemeralRoot.from_settings(settings)
+    yield root
+    root.wipe()
+
+
+@pytest.fixture
+def audit_path(tmp_path: Path) -> Path:
+    return tmp_path / "audit.jsonl"
+
+
+@pytest.fixture(scope="session")
+def portrait_models() -> PortraitModels:
+    return PortraitModels.load(Settings.from_env({}), torch.device("cpu"))
+
+
+@pytest.fixture
+def pipeline(portrait_models: PortraitModels, settings: Settings, ephemeral: EphemeralRoot,
+             audit_path: Path) -> PortraitPipeline:
+    """A pipeline bound to this test's ephemeral root and audit file, sharing the session's loaded models."""
+    return PortraitPipeline(settings, AuditLog(str(audit_path), b"k" * 32), ephemeral, models=portrait_models)
+
+
+def files_under(*roots: Path) -> set[str]:
+    found = set()
+    for root in roots:
+        for folder, _dirs, files in os.walk(root):
+            found.update(os.path.join(folder, name) for name in files)
+    return found

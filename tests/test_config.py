@@ -1,0 +1,35 @@
+"""Settings: defaults, hard maxima, and clear errors naming the variable."""
+
+from __future__ import annotations
+
+import pytest
+
+from linly_demo.config import Settings
+from linly_demo.errors import ConfigError
+
+
+def test_defaults() -> None:
+    settings = Settings.from_env({})
+    assert settings.ttl_seconds == 300
+    assert settings.token_ttl_seconds == 3600
+    assert settings.max_upload_bytes == 10 * 2**20
+    assert settings.template_size == 256
+    assert settings.audit_log == "-"
+    assert not settings.allow_disk_ephemeral and not settings.allow_downloads
+
+
+@pytest.mark.parametrize(
+    "name,value",
+    [
+        ("LINLY_TTL_SECONDS", "301"),
+        ("LINLY_TOKEN_TTL_SECONDS", "3601"),
+        ("LINLY_TTL_SECONDS", "soon"),
+        ("LINLY_ALLOW_DISK_EPHEMERAL", "maybe"),
+        ("LINLY_SECRET_KEY", "short"),
+        ("LINLY_DEVICE", "tpu"),
+    ],
+)
+def test_invalid_settings_refuse_to_start_naming_the_variable(name: str, value: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({name: value})
+    assert name in caught.value.user_message
