@@ -41,10 +41,18 @@ class Settings:
     token_ttl_seconds: float = MAX_TOKEN_TTL_SECONDS
     audit_log: str = "-"
     device: str = "auto"
+    max_audio_seconds: float = 60.0
+    max_audio_mb: float = 30.0
+    fps: int = 25
+    video_size: int = 512
 
     @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1024 * 1024)
+
+    @property
+    def max_audio_bytes(self) -> int:
+        return int(self.max_audio_mb * 1024 * 1024)
 
     @property
     def sweep_interval_seconds(self) -> float:
@@ -72,6 +80,9 @@ class Settings:
             token_ttl_seconds=_number(env, "LINLY_TOKEN_TTL_SECONDS", MAX_TOKEN_TTL_SECONDS, 1.0, MAX_TOKEN_TTL_SECONDS),
             audit_log=env.get("LINLY_AUDIT_LOG", "-") or "-",
             device=device,
+            max_audio_seconds=_number(env, "LINLY_MAX_AUDIO_SECONDS", 60.0, 1.0, 600.0),
+            max_audio_mb=_number(env, "LINLY_MAX_AUDIO_MB", 30.0, 0.01, 200.0),
+            video_size=int(_number(env, "LINLY_VIDEO_SIZE", 512, 128, 1024)),
         )
 
 

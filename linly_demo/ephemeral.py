@@ -176,6 +176,16 @@ class EphemeralRoot:
         except FileNotFoundError:
             pass
 
+    def consume(self, path: str | os.PathLike[str], max_bytes: int) -> bytes:
+        """Read an upload inside the root (at most `max_bytes` + 1 bytes) and delete it, whatever happens."""
+        if not self.contains(path):
+            raise ValueError("only files inside the ephemeral root can be consumed")
+        try:
+            with open(path, "rb") as handle:
+                return handle.read(max_bytes + 1)
+        finally:
+            self.delete(path)
+
     def entries(self) -> list[Path]:
         """Every file (recursively) under the root."""
         found = []

@@ -110,3 +110,31 @@ class ExpiredToken(TokenError):
 class RevokedToken(TokenError):
     code = "token_revoked"
     message = "This portrait session was erased. Please upload your portrait again."
+
+
+class EmptyAudio(InputRejected):
+    code = "audio_empty"
+    message = "The audio is empty. Please upload or record some speech."
+
+
+class UnsupportedAudio(InputRejected):
+    code = "audio_unsupported"
+    message = "This file is not a supported audio recording. Please use WAV, FLAC, MP3, OGG/Opus, M4A/AAC or WebM."
+
+
+class CorruptAudio(InputRejected):
+    code = "audio_corrupt"
+    message = "The audio file is damaged or incomplete and cannot be played. Please upload another recording."
+
+
+class AudioTooLong(InputRejected):
+    code = "audio_too_long"
+
+
+class AudioTooLarge(InputRejected):
+    code = "audio_too_large"
+
+
+class SilentAudio(InputRejected):
+    code = "audio_silent"
+    message = "The audio contains only silence. Please upload or record some speech."

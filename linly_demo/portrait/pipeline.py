@@ -13,7 +13,6 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -106,14 +105,13 @@ class PortraitPipeline:
 
     def process_file(self, path: str | os.PathLike[str], subject: str | None = None) -> PortraitFeatures:
         """Process an upload file inside the ephemeral root; the file is deleted whatever happens."""
-        if self._ephemeral is None or not self._ephemeral.contains(path):
-            raise ValueError("process_file only accepts files inside the ephemeral root")
+        if self._ephemeral is None:
+            raise ValueError("process_file needs the ephemeral root")
         try:
-            with open(path, "rb") as handle:
-                data = handle.read(self._settings.max_upload_bytes + 1)
+            data = self._ephemeral.consume(path, self._settings.max_upload_bytes)
         finally:
-            self._ephemeral.delete(path)
-            self._record("portrait.raw_deleted", "ok", subject)
+            if not os.path.lexists(path):
+                self._record("portrait.raw_deleted", "ok", subject)
         return self.process_bytes(data, subject)
 
     def process_bytes(self, data: bytes, subject: str | None = None) -> PortraitFeatures:

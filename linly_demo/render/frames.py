@@ -1,0 +1,56 @@
+"""The GPU render entry: portrait features + driving signals -> frames, batch by batch.
+
+Guarantees: runs on CUDA when available, else the CPU, with the same results up to float rounding; on Hugging
+Face ZeroGPU it is decorated with `spaces.GPU`, and without the `spaces` package it runs unchanged; frames are
+streamed in memory-bounded batches and never written anywhere.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from typing import Protocol, TypeVar
+
+import numpy as np
+import torch
+
+from linly_demo.render.driving import DrivingSignals
+from linly_demo.render.mouth import MouthPainter
+from linly_demo.render.rig import build_rig
+from linly_demo.render.warp import warp_batches
+
+Fn = TypeVar("Fn", bound=Callable[..., object])
+
+
+class Portrait(Protocol):
+    template: np.ndarray
+    landmarks68: np.ndarray
+
+
+def on_gpu(function: Fn) -> Fn:
+    """`spaces.GPU(function)` on a Hugging Face Space with the `spaces` package, else `function` unchanged."""
+    if not os.environ.get("SPACE_ID"):
+        return function
+    try:
+        import spaces
+    except ImportError:
+        return function
+    return spaces.GPU(duration=120)(function)
+
+
+@on_gpu
+def render_frames(features: Portrait, driving: DrivingSignals, device: torch.device | None = None,
+                  size: int | None = None, batch_size: int | None = None) -> Iterator[np.ndarray]:
+    """Yield uint8 RGB frame batches (B, size, size, 3), one frame per row of `driving`.
+
+    `size` defaults to the template's own resolution (the video encoder upscales with Lanczos); a larger size
+    upscales the template first and warps at that size (worthwhile on a GPU).
+    """
+    if device is None:
+        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    rig = build_rig(features.template, features.landmarks68, size or features.template.shape[0])
+    painter = MouthPainter(rig)
+    for frames, targets in warp_batches(rig, driving, device, batch_size):
+        for frame, landmarks in zip(frames, targets):
+            painter.paint(frame, landmarks)
+        yield frames

@@ -1,0 +1,138 @@
+"""The open mouth's interior: a shaded cavity, a hint of teeth and tongue, composited between the moved inner lips.
+
+Guarantees: the interior is drawn only between the upper and lower inner-lip contours of each frame, with soft
+(anti-aliased, feathered) edges; its colours come from the portrait's own lips and lighting (no flat colours):
+darker towards the back, upper teeth only once the opening is large enough, lower teeth and tongue only for
+wide openings; a closed mouth shows only a thin, dark lip line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from scipy.interpolate import PchipInterpolator
+
+from linly_demo.render.rig import FaceRig
+
+UPPER_CONTOUR = [60, 61, 62, 63, 64]
+LOWER_CONTOUR = [60, 67, 66, 65, 64]
+OUTER_LIPS = list(range(48, 60))
+INNER_LIPS = list(range(60, 68))
+
+
+@dataclass(frozen=True)
+class MouthPalette:
+    """Colours (RGB floats 0-255) sampled from the portrait."""
+
+    lips: np.ndarray
+    light: float  # the face's brightness relative to a mid-grey face, 0.6-1.25
+
+
+def mouth_palette(rig: FaceRig) -> MouthPalette:
+    marks = rig.vertices[:68]
+    outer = np.zeros(rig.source.shape[:2], np.uint8)
+    cv2.fillPoly(outer, [np.round(marks[OUTER_LIPS]).astype(np.int32)], 1)
+    cv2.fillPoly(outer, [np.round(marks[INNER_LIPS]).astype(np.int32)], 0)
+    lips = rig.source[outer.astype(bool)].reshape(-1, 3).astype(np.float64)
+    lip_colour = np.median(lips, axis=0) if len(lips) >= 10 else np.array([150.0, 80.0, 80.0])
+    cheeks = np.concatenate([_patch(rig.source, marks[[1, 2, 3, 31]]), _patch(rig.source, marks[[15, 14, 13, 35]])])
+    luma = float(np.median(cheeks @ np.array([0.299, 0.587, 0.114]))) if len(cheeks) else 150.0
+    return MouthPalette(lip_colour, float(np.clip(luma / 160.0, 0.6, 1.25)))
+
+
+def _smooth_curve(points: np.ndarray, xs: np.ndarray) -> np.ndarray:
+    """A lip contour through its landmarks, without the corners a polyline would draw (monotone cubic)."""
+    order = np.argsort(points[:, 0], kind="stable")
+    px, py = points[order, 0].astype(np.float64), points[order, 1].astype(np.float64)
+    keep = np.concatenate([[True], np.diff(px) > 1e-3])
+    px, py = px[keep], py[keep]
+    if len(px) < 3:
+        return np.interp(xs, px, py)
+    return PchipInterpolator(px, py, extrapolate=False)(np.clip(xs, px[0], px[-1]))
+
+
+def _patch(image: np.ndarray, quad: np.ndarray) -> np.ndarray:
+    mask = np.zeros(image.shape[:2], np.uint8)
+    cv2.fillPoly(mask, [np.round(quad).astype(np.int32)], 1)
+    return image[mask.astype(bool)].reshape(-1, 3).astype(np.float64)
+
+
+class MouthPainter:
+    """Paints the interior into frames, given each frame's moved landmarks."""
+
+    def __init__(self, rig: FaceRig) -> None:
+        self.rig = rig
+        self.palette = mouth_palette(rig)
+        lips = self.palette.lips
+        light = self.palette.light
+        # A warm, dark cavity from the lips' own colour; teeth ivory in the mouth's shade, never pure white.
+        self._cavity_edge = np.clip(lips * np.array([0.52, 0.27, 0.26]) * light, 0, 255)
+        self._cavity_back = np.clip(lips * np.array([0.13, 0.05, 0.05]) * light + 3, 0, 255)
+        self._teeth = np.clip(np.array([226.0, 214.0, 190.0]) * min(1.0, 0.72 * light + 0.12), 0, 255)
+        self._lip_shadow = np.clip(lips * 0.5, 0, 255)
+        self._tongue = np.clip(lips * np.array([0.95, 0.55, 0.55]) * 0.62 * light, 0, 255)
+
+    def paint(self, frame: np.ndarray, landmarks: np.ndarray) -> None:
+        """Composite the interior into `frame` (S, S, 3) uint8, in place."""
+        upper = landmarks[UPPER_CONTOUR]
+        lower = landmarks[LOWER_CONTOUR]
+        x_left, x_right = float(upper[0, 0]), float(upper[-1, 0])
+        width = x_right - x_left
+        if width < 4:
+            return
+        size = frame.shape[0]
+        x0 = int(max(0, np.floor(x_left) - 1))
+        x1 = int(min(size, np.ceil(x_right) + 2))
+        y0 = int(max(0, np.floor(min(upper[:, 1].min(), lower[:, 1].min())) - 2))
+        y1 = int(min(size, np.ceil(max(upper[:, 1].max(), lower[:, 1].max())) + 3))
+        if x1 - x0 < 2 or y1 - y0 < 2:
+            return
+        xs = np.arange(x0, x1, dtype=np.float32)
+        ys = np.arange(y0, y1, dtype=np.float32)[:, None]
+        top = _smooth_curve(upper, xs)[None, :]
+        bottom = _smooth_curve(lower, xs)[None, :]
+        bottom = np.maximum(bottom, top)
+        gap = bottom - top
+        across = np.clip((xs - x_left) / width, 0, 1)[None, :]  # 0 .. 1 corner to corner
+        centred = np.abs(across * 2 - 1)  # 0 at the centre, 1 at the corners
+
+        # Coverage: anti-aliased inside test, feathered by a pixel; a closed mouth keeps a faint dark line.
+        inside = np.clip(ys - top + 0.5, 0, 1) * np.clip(bottom - ys + 0.5, 0, 1)
+        seam = np.clip(1.0 - np.abs(ys - (top + bottom) / 2) / 1.2, 0, 1) * 0.45
+        corner_fade = np.clip((1 - centred) * 6, 0, 1)
+        alpha = np.maximum(inside, seam) * corner_fade
+        alpha = cv2.GaussianBlur(alpha.astype(np.float32), (0, 0), 0.7)
+        if float(alpha.max()) <= 0.01:
+            return
+
+        depth = np.clip(np.sqrt(((ys - (top + bottom) / 2) / np.maximum(gap / 2, 1.0)) ** 2 + centred ** 2), 0, 1)
+        colour = self._cavity_back + (self._cavity_edge - self._cavity_back) * depth[..., None] ** 1.5
+
+        # Nearly closed lips meet in a soft lip shadow rather than the dark back of the mouth.
+        closing = np.clip(1.0 - gap / 3.0, 0, 1)[..., None]
+        colour = colour * (1 - closing) + self._lip_shadow * closing
+
+        open_share = gap / max(width, 1.0)  # opening relative to mouth width
+        teeth_height = np.minimum(0.13 * width, 0.5 * gap)
+        teeth_alpha = np.clip((open_share - 0.06) / 0.10, 0, 1) * np.clip(teeth_height - (ys - top), 0, 1.5) / 1.5
+        teeth_alpha *= np.clip(1.35 - centred ** 2 * 1.9, 0, 1) * (ys >= top - 0.5)
+        incisor = 0.93 + 0.07 * np.cos((across - 0.5) * 2 * np.pi / 0.12)
+        below_lip = np.clip((ys - top) / np.maximum(teeth_height, 1), 0, 1)
+        teeth_shade = (1.0 - 0.5 * centred ** 2) * incisor * (0.72 + 0.28 * np.sqrt(below_lip))
+        colour = colour + (self._teeth * teeth_shade[..., None] - colour) * (0.9 * teeth_alpha)[..., None]
+
+        lower_teeth = np.clip((open_share - 0.28) / 0.12, 0, 1) * np.clip(0.06 * width - (bottom - ys), 0, 1.0)
+        lower_teeth *= np.clip(1.0 - centred ** 2 * 1.4, 0, 1)
+        colour = colour + (self._teeth * 0.75 - colour) * (0.8 * lower_teeth)[..., None]
+
+        tongue_centre = bottom - 0.12 * gap
+        tongue = 1.0 - ((across - 0.5) / 0.32) ** 2 - ((ys - tongue_centre) / np.maximum(0.32 * gap, 1.0)) ** 2
+        tongue_alpha = np.clip(tongue * 2.5, 0, 1) * np.clip((open_share - 0.18) / 0.12, 0, 1) * (1 - lower_teeth)
+        tongue_shade = 0.8 + 0.2 * np.clip(tongue, 0, 1)
+        colour = colour + (self._tongue * tongue_shade[..., None] - colour) * (0.85 * tongue_alpha)[..., None]
+
+        region = frame[y0:y1, x0:x1].astype(np.float32)
+        blended = region + (colour.astype(np.float32) - region) * alpha[..., None]
+        frame[y0:y1, x0:x1] = np.clip(blended + 0.5, 0, 255).astype(np.uint8)

@@ -1,0 +1,133 @@
+"""Coefficients -> frames: a backward piecewise-affine warp of the portrait, sampled with grid_sample in batches.
+
+Guarantees: one displacement field per frame, built from the moved mesh (exact per triangle, so the lips part and
+meet without smearing); triangles never fold (the lower lip never crosses the upper); frames are produced in
+batches bounded by memory, on CUDA when available, else the CPU; identical inputs give identical frames.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from linly_demo.render.driving import CHANNEL_INDEX, DrivingSignals
+from linly_demo.render.rig import EYELIDS, LOWER_INNER, LOWER_OUTER, UPPER_INNER, UPPER_OUTER, FaceRig
+
+_SUBPIXEL_BITS = 4
+
+
+def target_vertices(rig: FaceRig, coefficients: np.ndarray) -> np.ndarray:
+    """(T, V, 2) vertex positions for each frame's coefficients."""
+    coeffs = coefficients.astype(np.float32)
+    local = rig.vertices[None] + rig.rest_offset[None] + np.einsum("tc,cvk->tvk", coeffs, rig.bases)
+    _prevent_folds(local)
+    roll = np.radians(coeffs[:, CHANNEL_INDEX["head_roll"]])
+    shift = np.stack([coeffs[:, CHANNEL_INDEX["head_dx"]], coeffs[:, CHANNEL_INDEX["head_dy"]]], axis=1) * rig.size
+    cos, sin = np.cos(roll)[:, None], np.sin(roll)[:, None]
+    rel = local - rig.pivot
+    rotated = np.stack([cos * rel[..., 0] - sin * rel[..., 1], sin * rel[..., 0] + cos * rel[..., 1]], axis=-1)
+    moved = rotated + rig.pivot + shift[:, None, :]
+    return local + rig.head_weight[None, :, None] * (moved - local)
+
+
+def _prevent_folds(local: np.ndarray) -> None:
+    """Lids and lips may meet but never cross: the lower inner lip never rises above the upper one, the outer
+    lips never pass the inner ones, a lower eyelid never rises above its upper lid."""
+    upper_lids, lower_lids = [u for u, _ in EYELIDS], [lo for _, lo in EYELIDS]
+    local[:, lower_lids, 1] = np.maximum(local[:, lower_lids, 1], local[:, upper_lids, 1])
+    local[:, upper_lids, 1] = np.minimum(local[:, upper_lids, 1], local[:, lower_lids, 1])
+    local[:, LOWER_INNER, 1] = np.maximum(local[:, LOWER_INNER, 1], local[:, UPPER_INNER, 1])
+    local[:, UPPER_OUTER[1:4], 1] = np.minimum(local[:, UPPER_OUTER[1:4], 1], local[:, UPPER_INNER, 1] - 1.0)
+    local[:, LOWER_OUTER[1:4], 1] = np.maximum(local[:, LOWER_OUTER[1:4], 1], local[:, LOWER_INNER, 1] + 1.0)
+
+
+def backward_affines(rig: FaceRig, targets: np.ndarray) -> np.ndarray:
+    """(T, F, 3, 2): per frame and triangle, the map [x, y, 1] (output) -> source position."""
+    tri_target = targets[:, rig.triangles]  # (T, F, 3, 2)
+    tri_source = rig.vertices[rig.triangles]  # (F, 3, 2)
+    homogeneous = np.concatenate([tri_target, np.ones(tri_target.shape[:-1] + (1,), np.float32)], axis=-1)
+    det = np.linalg.det(homogeneous.astype(np.float64))
+    safe = np.abs(det) > 1e-6
+    homogeneous[~safe] = np.eye(3, dtype=np.float32)
+    solved = np.linalg.solve(homogeneous.astype(np.float64), np.broadcast_to(tri_source, tri_target.shape))
+    # A collapsed triangle covers no pixels; give it the identity so it can never sample far away.
+    solved[~safe] = np.array([[1, 0], [0, 1], [0, 0]], dtype=np.float64)
+    return solved.astype(np.float32)
+
+
+def triangle_ids(rig: FaceRig, targets: np.ndarray, map_size: int) -> np.ndarray:
+    """(T, map_size, map_size) int32: which triangle covers each map pixel (-1: none)."""
+    scale = map_size / rig.size * (1 << _SUBPIXEL_BITS)
+    ids = np.full((len(targets), map_size, map_size), 0, dtype=np.uint16)
+    for frame, vertices in enumerate(targets):
+        points = np.round((vertices + 0.5) * scale - 0.5 * (1 << _SUBPIXEL_BITS)).astype(np.int32)
+        corners = points[rig.triangles]
+        area = np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
+        canvas = ids[frame]
+        for index in np.flatnonzero(np.abs(area) > (1 << (2 * _SUBPIXEL_BITS)) // 4):
+            cv2.fillConvexPoly(canvas, corners[index], int(index) + 1, lineType=cv2.LINE_8, shift=_SUBPIXEL_BITS)
+    return ids.astype(np.int32) - 1
+
+
+def default_batch_size(device: torch.device, size: int) -> int:
+    """Frames per batch, bounded by memory: about 24 bytes per output pixel per frame in flight."""
+    per_frame = 24 * size * size
+    if device.type == "cuda":
+        free, _total = torch.cuda.mem_get_info(device)
+        return int(max(8, min(256, 0.25 * free // per_frame)))
+    return int(max(4, min(32, (512 << 20) // per_frame)))
+
+
+class Warper:
+    """Samples warped frames for one rig on one device."""
+
+    def __init__(self, rig: FaceRig, device: torch.device) -> None:
+        self.rig = rig
+        self.device = device
+        self.map_size = rig.size  # exact per-pixel map: an interpolated map would smear across lip folds
+        source = torch.from_numpy(rig.source).to(device).permute(2, 0, 1).float()
+        self._source = source.unsqueeze(0)
+        centres = torch.arange(self.map_size, dtype=torch.float32)
+        grid_y, grid_x = torch.meshgrid(centres, centres, indexing="ij")
+        self._pixels = torch.stack([grid_x, grid_y, torch.ones_like(grid_x)], dim=-1).to(device)  # (M, M, 3)
+        # Each triangle's source bounding box (row 0: the whole frame, for pixels outside every triangle). A
+        # pixel the rasteriser puts in a sliver triangle may lie a hair outside it, where the sliver's
+        # near-singular affine extrapolates far away; clamping to the box keeps it on that triangle's pixels.
+        corners = rig.vertices[rig.triangles]
+        boxes = np.concatenate([corners.min(axis=1), corners.max(axis=1)], axis=1)
+        whole = np.array([[0, 0, rig.size - 1, rig.size - 1]], dtype=np.float32)
+        self._boxes = torch.from_numpy(np.concatenate([whole, boxes]).astype(np.float32)).to(device)
+
+    def frames(self, targets: np.ndarray) -> torch.Tensor:
+        """(B, size, size, 3) uint8 frames for a batch of target vertex sets."""
+        affines = torch.from_numpy(backward_affines(self.rig, targets)).to(self.device)  # (B, F, 3, 2)
+        ids = torch.from_numpy(triangle_ids(self.rig, targets, self.map_size)).to(self.device)  # (B, M, M)
+        batch = len(targets)
+        identity = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]], device=self.device)
+        affines = torch.cat([identity.expand(batch, 1, 3, 2), affines], dim=1)  # id -1 -> identity
+        per_pixel = torch.gather(
+            affines.reshape(batch, -1, 6), 1, (ids + 1).reshape(batch, -1, 1).expand(-1, -1, 6)
+        ).reshape(batch, self.map_size, self.map_size, 3, 2)
+        source_xy = torch.einsum("mnk,bmnkc->bmnc", self._pixels, per_pixel)  # (B, S, S, 2)
+        boxes = self._boxes[ids + 1]  # (B, S, S, 4)
+        source_xy = torch.maximum(torch.minimum(source_xy, boxes[..., 2:]), boxes[..., :2])
+        grid = (source_xy + 0.5) / self.rig.size * 2 - 1
+        sampled = F.grid_sample(self._source.expand(batch, -1, -1, -1), grid, mode="bilinear",
+                                padding_mode="border", align_corners=False)
+        return sampled.clamp_(0, 255).round_().to(torch.uint8).permute(0, 2, 3, 1)
+
+
+def warp_batches(rig: FaceRig, driving: DrivingSignals, device: torch.device,
+                 batch_size: int | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Yield (frames uint8 (B, S, S, 3) on the CPU, target vertices (B, V, 2)) batch by batch."""
+    warper = Warper(rig, device)
+    batch_size = batch_size or default_batch_size(device, rig.size)
+    targets = target_vertices(rig, driving.coefficients)
+    with torch.inference_mode():
+        for start in range(0, len(targets), batch_size):
+            chunk = targets[start:start + batch_size]
+            yield warper.frames(chunk).cpu().numpy(), chunk
