@@ -14,12 +14,10 @@ import cv2
 import numpy as np
 from scipy.interpolate import PchipInterpolator
 
-from linly_demo.render.rig import FaceRig
+from linly_demo.render.rig import FaceRig, lip_colour
 
 UPPER_CONTOUR = [60, 61, 62, 63, 64]
 LOWER_CONTOUR = [60, 67, 66, 65, 64]
-OUTER_LIPS = list(range(48, 60))
-INNER_LIPS = list(range(60, 68))
 
 
 @dataclass(frozen=True)
@@ -32,14 +30,9 @@ class MouthPalette:
 
 def mouth_palette(rig: FaceRig) -> MouthPalette:
     marks = rig.vertices[:68]
-    outer = np.zeros(rig.source.shape[:2], np.uint8)
-    cv2.fillPoly(outer, [np.round(marks[OUTER_LIPS]).astype(np.int32)], 1)
-    cv2.fillPoly(outer, [np.round(marks[INNER_LIPS]).astype(np.int32)], 0)
-    lips = rig.source[outer.astype(bool)].reshape(-1, 3).astype(np.float64)
-    lip_colour = np.median(lips, axis=0) if len(lips) >= 10 else np.array([150.0, 80.0, 80.0])
     cheeks = np.concatenate([_patch(rig.source, marks[[1, 2, 3, 31]]), _patch(rig.source, marks[[15, 14, 13, 35]])])
     luma = float(np.median(cheeks @ np.array([0.299, 0.587, 0.114]))) if len(cheeks) else 150.0
-    return MouthPalette(lip_colour, float(np.clip(luma / 160.0, 0.6, 1.25)))
+    return MouthPalette(lip_colour(rig.source, marks), float(np.clip(luma / 160.0, 0.6, 1.25)))
 
 
 def _smooth_curve(points: np.ndarray, xs: np.ndarray) -> np.ndarray:
@@ -70,7 +63,8 @@ class MouthPainter:
         # A warm, dark cavity from the lips' own colour; teeth ivory in the mouth's shade, never pure white.
         self._cavity_edge = np.clip(lips * np.array([0.52, 0.27, 0.26]) * light, 0, 255)
         self._cavity_back = np.clip(lips * np.array([0.13, 0.05, 0.05]) * light + 3, 0, 255)
-        self._teeth = np.clip(np.array([226.0, 214.0, 190.0]) * min(1.0, 0.72 * light + 0.12), 0, 255)
+        # Teeth stay clearly brighter than the lips even on dark or dim photos, as they are in real ones.
+        self._teeth = np.clip(np.array([236.0, 228.0, 210.0]) * min(1.0, 0.5 * light + 0.45), 0, 255)
         self._lip_shadow = np.clip(lips * 0.5, 0, 255)
         self._tongue = np.clip(lips * np.array([0.95, 0.55, 0.55]) * 0.62 * light, 0, 255)
 
@@ -100,7 +94,7 @@ class MouthPainter:
 
         # Coverage: anti-aliased inside test, feathered by a pixel; a closed mouth keeps a faint dark line.
         inside = np.clip(ys - top + 0.5, 0, 1) * np.clip(bottom - ys + 0.5, 0, 1)
-        seam = np.clip(1.0 - np.abs(ys - (top + bottom) / 2) / 1.2, 0, 1) * 0.45
+        seam = np.clip(1.0 - np.abs(ys - (top + bottom) / 2) / 0.8, 0, 1) * 0.4
         corner_fade = np.clip((1 - centred) * 6, 0, 1)
         alpha = np.maximum(inside, seam) * corner_fade
         alpha = cv2.GaussianBlur(alpha.astype(np.float32), (0, 0), 0.7)
@@ -115,12 +109,12 @@ class MouthPainter:
         colour = colour * (1 - closing) + self._lip_shadow * closing
 
         open_share = gap / max(width, 1.0)  # opening relative to mouth width
-        teeth_height = np.minimum(0.13 * width, 0.5 * gap)
-        teeth_alpha = np.clip((open_share - 0.06) / 0.10, 0, 1) * np.clip(teeth_height - (ys - top), 0, 1.5) / 1.5
+        teeth_height = np.minimum(0.12 * width, 0.45 * gap)  # upper teeth show on most open vowels
+        teeth_alpha = np.clip((open_share - 0.08) / 0.12, 0, 1) * np.clip(teeth_height - (ys - top), 0, 1.5) / 1.5
         teeth_alpha *= np.clip(1.35 - centred ** 2 * 1.9, 0, 1) * (ys >= top - 0.5)
         incisor = 0.93 + 0.07 * np.cos((across - 0.5) * 2 * np.pi / 0.12)
         below_lip = np.clip((ys - top) / np.maximum(teeth_height, 1), 0, 1)
-        teeth_shade = (1.0 - 0.5 * centred ** 2) * incisor * (0.72 + 0.28 * np.sqrt(below_lip))
+        teeth_shade = (1.0 - 0.4 * centred ** 2) * incisor * (0.8 + 0.2 * np.sqrt(below_lip))
         colour = colour + (self._teeth * teeth_shade[..., None] - colour) * (0.9 * teeth_alpha)[..., None]
 
         lower_teeth = np.clip((open_share - 0.28) / 0.12, 0, 1) * np.clip(0.06 * width - (bottom - ys), 0, 1.0)

@@ -103,14 +103,25 @@ def _support_points(marks: np.ndarray, eye_distance: float, size: int) -> tuple[
     return points, weights
 
 
+def lip_colour(image: np.ndarray, marks: np.ndarray) -> np.ndarray:
+    """Median RGB of the lips (between the outer and inner lip contours)."""
+    mask = np.zeros(image.shape[:2], np.uint8)
+    cv2.fillPoly(mask, [np.round(marks[48:60]).astype(np.int32)], 1)
+    cv2.fillPoly(mask, [np.round(marks[60:68]).astype(np.int32)], 0)
+    lips = image[mask.astype(bool)].reshape(-1, 3).astype(np.float64)
+    return np.median(lips, axis=0) if len(lips) >= 10 else np.array([150.0, 80.0, 80.0])
+
+
 def _without_mouth_interior(source: np.ndarray, marks: np.ndarray, eye_distance: float) -> np.ndarray:
-    """Inpaint the photo's own teeth and mouth interior (and a rim of 2-3 px that dlib's contour misses), so a
-    closed mouth shows lips, not flecks of teeth; the renderer paints the interior of an open mouth itself."""
+    """Replace the photo's own teeth and mouth interior (and the thin rim dlib's contour misses) with a feathered
+    lip shadow, so closed lips show no flecks of teeth; the renderer paints an open mouth's interior itself."""
     mask = np.zeros(source.shape[:2], np.uint8)
     cv2.fillPoly(mask, [np.round(marks[60:68]).astype(np.int32)], 255)
-    rim = max(3, int(round(0.04 * eye_distance)))
-    mask = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * rim + 1, 2 * rim - 1)))
-    return cv2.inpaint(source, mask, rim, cv2.INPAINT_TELEA)
+    rim = max(1, int(round(0.02 * eye_distance)))
+    mask = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * rim + 1, 2 * rim + 1)))
+    alpha = cv2.GaussianBlur(mask.astype(np.float32) / 255.0, (0, 0), 0.8)[..., None]
+    shadow = lip_colour(source, marks) * 0.62
+    return np.clip(source * (1 - alpha) + shadow * alpha + 0.5, 0, 255).astype(np.uint8)
 
 
 def _close_mouth(rest: np.ndarray, gaps: np.ndarray) -> None:
@@ -132,7 +143,7 @@ def _mouth_bases(bases: np.ndarray, marks: np.ndarray, d: float) -> None:
     side = np.sign(marks[:, 0] - centre_x)
 
     jaw = bases[CHANNEL_INDEX["jaw_open"]]
-    drop = 0.42 * d
+    drop = 0.46 * d
     for index, share in {66: 1.0, 65: 0.9, 67: 0.9, 57: 0.97, 56: 0.9, 58: 0.9, 55: 0.7, 59: 0.7,
                          8: 0.95, 7: 0.88, 9: 0.88, 6: 0.7, 10: 0.7, 5: 0.5, 11: 0.5, 4: 0.3, 12: 0.3,
                          3: 0.12, 13: 0.12}.items():
@@ -161,9 +172,9 @@ def _mouth_bases(bases: np.ndarray, marks: np.ndarray, d: float) -> None:
     rounding[[56, 57, 58], 1] = 0.035 * d
 
     lift = bases[CHANNEL_INDEX["upper_lip_raise"]]
-    lift[[50, 51, 52], 1] = -0.06 * d
-    lift[[49, 53], 1] = -0.035 * d
-    lift[UPPER_INNER, 1] = -0.08 * d
+    lift[[50, 51, 52], 1] = -0.07 * d
+    lift[[49, 53], 1] = -0.04 * d
+    lift[UPPER_INNER, 1] = -0.035 * d  # the lip curls up more than its inner edge lifts
 
 
 def _eye_and_brow_bases(bases: np.ndarray, marks: np.ndarray, d: float, n_vertices: int) -> None:

@@ -1,0 +1,193 @@
+"""Quality metrics of an output video, measured on its decoded frames by an independent detector.
+
+dlib's HOG face detector and 68-point landmarks look at each frame (never at the coefficients that drove the
+render); the soundtrack is decoded from the same file. Reported: lip-sync correlation (inner-lip gap vs audio
+loudness), mouth gap in silences relative to speech, identity distance to the portrait (dlib's 128-d face
+descriptor, raw scale where 0.6 is dlib's same-person threshold), and the share of frames with a face.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import av
+import cv2
+import dlib
+import numpy as np
+
+from linly_demo.audio import decode_audio
+from linly_demo.portrait.embed import DlibEmbedder
+from linly_demo.portrait.landmarks import LandmarkModel, shape_to_array
+
+TARGETS = {
+    "lip_sync_r": (">=", 0.6),
+    "silence_gap_ratio": ("<=", 0.15),
+    "identity_distance_mean": ("<=", 0.35),
+    "face_detected_rate": (">=", 0.99),
+}
+# Silence: quieter than the clip's loud speech by 30 dB, for at least 200 ms (the frames at each end excluded).
+SILENCE_DB_BELOW_PEAK = 30.0
+SILENCE_MIN_FRAMES = 5
+IDENTITY_EVERY = 4  # descriptor on every 4th frame
+MAX_LAG_FRAMES = 3
+
+
+@dataclass(frozen=True)
+class QualityReport:
+    """Metrics of one video; `passes` compares them with TARGETS."""
+
+    frames: int
+    fps: float
+    face_detected_rate: float
+    lip_sync_r: float
+    lip_sync_best_r: float
+    lip_sync_best_lag_ms: float
+    silence_gap_ratio: float | None
+    silence_frames: int
+    identity_distance_mean: float | None
+    identity_distance_max: float | None
+
+    def passes(self) -> dict[str, bool]:
+        results = {}
+        for name, (op, bound) in TARGETS.items():
+            value = getattr(self, name)
+            results[name] = value is not None and (value >= bound if op == ">=" else value <= bound)
+        return results
+
+    def as_dict(self) -> dict[str, object]:
+        data = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in asdict(self).items()}
+        data["targets"] = {name: f"{op} {bound}" for name, (op, bound) in TARGETS.items()}
+        data["passes"] = self.passes()
+        return data
+
+
+@dataclass(frozen=True)
+class FrameMeasurements:
+    """Per-frame landmarks (NaN where no face was found) and the loudness envelope."""
+
+    landmarks: np.ndarray  # (n, 68, 2)
+    envelope: np.ndarray  # (n,) RMS of the soundtrack around each frame
+    fps: float
+
+
+class VideoEvaluator:
+    """Loads dlib's models once; evaluates any number of videos."""
+
+    def __init__(self) -> None:
+        self._landmarks = LandmarkModel()
+        self._detector = dlib.get_frontal_face_detector()
+        self._embedder = DlibEmbedder()
+
+    def reference_descriptor(self, template: np.ndarray, landmarks68: np.ndarray) -> np.ndarray:
+        return self._embedder.raw_descriptor(template, landmarks68)
+
+    def evaluate(self, path: str | Path, reference: np.ndarray | None = None) -> QualityReport:
+        """Measure a video; `reference` is the portrait's raw dlib descriptor (else the first detected frame's)."""
+        frames, fps = _decode_frames(path)
+        landmarks, descriptors = [], []
+        for index, frame in enumerate(frames):
+            shape = self._detect(frame)
+            if shape is None:
+                landmarks.append(np.full((68, 2), np.nan, np.float32))
+                continue
+            marks = shape_to_array(shape)
+            landmarks.append(marks)
+            if index % IDENTITY_EVERY == 0:
+                descriptors.append(self._embedder.raw_descriptor(frame, marks))
+        speech = decode_audio(Path(path).read_bytes(), 1 << 31, 3600)
+        envelope = loudness_envelope(speech.samples, speech.sample_rate, fps, len(frames))
+        measured = FrameMeasurements(np.stack(landmarks), envelope, fps)
+        if reference is None and descriptors:
+            reference = descriptors[0]
+        return summarise(measured, descriptors, reference)
+
+    def _detect(self, frame: np.ndarray) -> dlib.full_object_detection | None:
+        small = cv2.resize(frame, (frame.shape[1] // 2, frame.shape[0] // 2), interpolation=cv2.INTER_AREA)
+        found = list(self._detector(small, 1))
+        if not found:
+            return None
+        best = max(found, key=lambda r: r.width())
+        rect = dlib.rectangle(best.left() * 2, best.top() * 2, best.right() * 2, best.bottom() * 2)
+        return self._landmarks.shape(frame, rect)
+
+
+def _decode_frames(path: str | Path) -> tuple[list[np.ndarray], float]:
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        fps = float(stream.average_rate)
+        frames = [frame.to_ndarray(format="rgb24") for frame in container.decode(stream)]
+    return frames, fps
+
+
+def loudness_envelope(samples: np.ndarray, rate: int, fps: float, n_frames: int) -> np.ndarray:
+    """RMS over 40 ms around each frame's midpoint."""
+    half = int(rate * 0.02)
+    padded = np.pad(samples.astype(np.float64), (half, half))
+    centres = ((np.arange(n_frames) + 0.5) / fps * rate).astype(int) + half
+    return np.array([np.sqrt(np.mean(padded[c - half:c + half] ** 2)) if c + half <= len(padded) else 0.0
+                     for c in centres])
+
+
+def inner_lip_gap(landmarks: np.ndarray) -> np.ndarray:
+    """Mean inner-lip opening (61-67, 62-66, 63-65) over the eye distance, per frame (NaN without a face)."""
+    gap = np.mean([np.linalg.norm(landmarks[:, a] - landmarks[:, b], axis=-1)
+                   for a, b in ((61, 67), (62, 66), (63, 65))], axis=0)
+    eyes = np.linalg.norm(landmarks[:, 36:42].mean(axis=1) - landmarks[:, 42:48].mean(axis=1), axis=-1)
+    return gap / eyes
+
+
+def silence_mask(envelope: np.ndarray) -> np.ndarray:
+    db = 20 * np.log10(envelope + 1e-9)
+    quiet = db < np.percentile(db, 95) - SILENCE_DB_BELOW_PEAK
+    mask = np.zeros_like(quiet)
+    start = None
+    for i, q in enumerate(np.append(quiet, False)):
+        if q and start is None:
+            start = i
+        elif not q and start is not None:
+            if i - start >= SILENCE_MIN_FRAMES:
+                mask[start + 1:i - 1] = True
+            start = None
+    return mask
+
+
+def _pearson(a: np.ndarray, b: np.ndarray) -> float:
+    ok = np.isfinite(a) & np.isfinite(b)
+    if ok.sum() < 3 or np.std(a[ok]) == 0 or np.std(b[ok]) == 0:
+        return 0.0
+    return float(np.corrcoef(a[ok], b[ok])[0, 1])
+
+
+def summarise(measured: FrameMeasurements, descriptors: list[np.ndarray],
+              reference: np.ndarray | None) -> QualityReport:
+    gap = inner_lip_gap(measured.landmarks)
+    envelope = measured.envelope
+    found = np.isfinite(gap)
+    r0 = _pearson(gap, envelope)
+    lags = {}
+    for lag in range(-MAX_LAG_FRAMES, MAX_LAG_FRAMES + 1):
+        if lag >= 0:
+            lags[lag] = _pearson(gap[: len(gap) - lag], envelope[lag:])
+        else:
+            lags[lag] = _pearson(gap[-lag:], envelope[: len(envelope) + lag])
+    best_lag = max(lags, key=lags.get)
+    silent = silence_mask(envelope) & found
+    db = 20 * np.log10(envelope + 1e-9)
+    speaking = (db > np.percentile(db, 95) - 20.0) & found
+    ratio = None
+    if silent.sum() >= 3 and speaking.sum() >= 3:
+        ratio = float(np.median(gap[silent]) / max(np.median(gap[speaking]), 1e-6))
+    distances = [float(np.linalg.norm(d - reference)) for d in descriptors] if reference is not None else []
+    return QualityReport(
+        frames=len(gap),
+        fps=measured.fps,
+        face_detected_rate=float(found.mean()) if len(found) else 0.0,
+        lip_sync_r=r0,
+        lip_sync_best_r=lags[best_lag],
+        lip_sync_best_lag_ms=1000.0 * best_lag / measured.fps,
+        silence_gap_ratio=ratio,
+        silence_frames=int(silent.sum()),
+        identity_distance_mean=float(np.mean(distances)) if distances else None,
+        identity_distance_max=float(np.max(distances)) if distances else None,
+    )

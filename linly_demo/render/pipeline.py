@@ -1,0 +1,60 @@
+"""Portrait features + speech -> an MP4 under the ephemeral root, with per-stage timings.
+
+Guarantees: frames stream from the renderer to the encoder in memory-bounded batches (nothing but the output
+file is written, and only under the ephemeral root); the video has one frame per 1/fps of speech; the same
+features, speech and seed give the same frames.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from linly_demo.audio import Speech
+from linly_demo.ephemeral import EphemeralRoot
+from linly_demo.render.driving import DrivingSignals, driving_from_speech
+from linly_demo.render.frames import Portrait, render_frames
+from linly_demo.video import VideoFile, encode_video
+
+
+@dataclass(frozen=True)
+class RenderedVideo:
+    """The encoded video, the driving signals that made it, and seconds per stage."""
+
+    video: VideoFile
+    driving: DrivingSignals
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def render_video(features: Portrait, speech: Speech, ephemeral: EphemeralRoot, fps: int = 25, size: int = 512,
+                 seed: int = 0, device: torch.device | None = None,
+                 driving: DrivingSignals | None = None) -> RenderedVideo:
+    """Render `speech` spoken by the portrait; `driving` overrides the signals derived from the speech."""
+    started = time.perf_counter()
+    driving = driving if driving is not None else driving_from_speech(speech, fps, seed)
+    driving_time = time.perf_counter() - started
+    frame_time = [0.0]
+
+    def timed(batches: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+        while True:
+            tick = time.perf_counter()
+            batch = next(batches, None)
+            frame_time[0] += time.perf_counter() - tick
+            if batch is None:
+                return
+            yield batch
+
+    encode_started = time.perf_counter()
+    video = encode_video(timed(render_frames(features, driving, device)), speech, ephemeral, fps, size)
+    total_after_driving = time.perf_counter() - encode_started
+    timings = {
+        "driving": driving_time,
+        "frames": frame_time[0],
+        "encode": max(0.0, total_after_driving - frame_time[0]),
+        "total": time.perf_counter() - started,
+    }
+    return RenderedVideo(video, driving, timings)
