@@ -29,8 +29,9 @@ TARGETS = {
 # Silence: quieter than the clip's loud speech by 30 dB, for at least 200 ms (the frames at each end excluded).
 SILENCE_DB_BELOW_PEAK = 30.0
 SILENCE_MIN_FRAMES = 5
-IDENTITY_EVERY = 4  # descriptor on every 4th frame
+IDENTITY_EVERY = 10  # descriptor on every 10th frame (400 ms apart)
 MAX_LAG_FRAMES = 3
+DETECT_SIZE = 256
 
 
 @dataclass(frozen=True)
@@ -103,12 +104,15 @@ class VideoEvaluator:
         return summarise(measured, descriptors, reference)
 
     def _detect(self, frame: np.ndarray) -> dlib.full_object_detection | None:
-        small = cv2.resize(frame, (frame.shape[1] // 2, frame.shape[0] // 2), interpolation=cv2.INTER_AREA)
-        found = list(self._detector(small, 1))
+        # A portrait video's face fills much of the frame: detect at about 256 px (HOG's 80 px window fits it).
+        factor = max(1, frame.shape[0] // DETECT_SIZE)
+        small = cv2.resize(frame, (frame.shape[1] // factor, frame.shape[0] // factor), interpolation=cv2.INTER_AREA)
+        found = list(self._detector(small, 0)) or list(self._detector(small, 1))
         if not found:
             return None
         best = max(found, key=lambda r: r.width())
-        rect = dlib.rectangle(best.left() * 2, best.top() * 2, best.right() * 2, best.bottom() * 2)
+        rect = dlib.rectangle(best.left() * factor, best.top() * factor, best.right() * factor,
+                              best.bottom() * factor)
         return self._landmarks.shape(frame, rect)
 
 

@@ -60,7 +60,7 @@ def driving_from_features(features: SpeechFeatures, seed: int = 0) -> DrivingSig
 
     # Opening follows the amplitude (a wider mouth radiates more sound); voiced sounds open wider.
     amplitude = np.sqrt(np.clip(features.rms / np.percentile(features.rms, 95), 0.0, 1.2))
-    opening = np.where(speaking, np.minimum(amplitude * (0.5 + 0.5 * features.voicing), 1.05), 0.0)
+    opening = np.where(speaking, np.minimum(amplitude * (0.6 + 0.5 * features.voicing), 1.05), 0.0)
     tracks[:, CHANNEL_INDEX["jaw_open"]] = _lead(_attack_release(opening, attack=0.8, release=0.55))
 
     vowel = speaking & (features.voicing > 0.45)

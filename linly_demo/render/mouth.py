@@ -94,7 +94,7 @@ class MouthPainter:
 
         # Coverage: anti-aliased inside test, feathered by a pixel; a closed mouth keeps a faint dark line.
         inside = np.clip(ys - top + 0.5, 0, 1) * np.clip(bottom - ys + 0.5, 0, 1)
-        seam = np.clip(1.0 - np.abs(ys - (top + bottom) / 2) / 0.8, 0, 1) * 0.4
+        seam = np.clip(1.0 - np.abs(ys - (top + bottom) / 2) / 0.7, 0, 1) * 0.25
         corner_fade = np.clip((1 - centred) * 6, 0, 1)
         alpha = np.maximum(inside, seam) * corner_fade
         alpha = cv2.GaussianBlur(alpha.astype(np.float32), (0, 0), 0.7)

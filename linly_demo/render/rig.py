@@ -113,15 +113,26 @@ def lip_colour(image: np.ndarray, marks: np.ndarray) -> np.ndarray:
 
 
 def _without_mouth_interior(source: np.ndarray, marks: np.ndarray, eye_distance: float) -> np.ndarray:
-    """Replace the photo's own teeth and mouth interior (and the thin rim dlib's contour misses) with a feathered
-    lip shadow, so closed lips show no flecks of teeth; the renderer paints an open mouth's interior itself."""
-    mask = np.zeros(source.shape[:2], np.uint8)
-    cv2.fillPoly(mask, [np.round(marks[60:68]).astype(np.int32)], 255)
+    """Replace the photo's own teeth and mouth interior with a lip shadow, and the thin rim dlib's contour misses
+    with lip colour, so closed lips meet in a thin line without flecks of teeth; the renderer paints an open
+    mouth's interior itself."""
+    interior = np.zeros(source.shape[:2], np.uint8)
+    cv2.fillPoly(interior, [np.round(marks[60:68]).astype(np.int32)], 255)
     rim = max(1, int(round(0.02 * eye_distance)))
-    mask = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * rim + 1, 2 * rim + 1)))
-    alpha = cv2.GaussianBlur(mask.astype(np.float32) / 255.0, (0, 0), 0.8)[..., None]
-    shadow = lip_colour(source, marks) * 0.62
-    return np.clip(source * (1 - alpha) + shadow * alpha + 0.5, 0, 255).astype(np.uint8)
+    grown = cv2.dilate(interior, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * rim + 1, 2 * rim + 1)))
+    lips = lip_colour(source, marks)
+    # Teeth that dlib's inner contour leaves outside: pale, bright pixels between the outer lip contours.
+    outer = np.zeros(source.shape[:2], np.uint8)
+    cv2.fillPoly(outer, [np.round(marks[48:60]).astype(np.int32)], 255)
+    hsv = cv2.cvtColor(source, cv2.COLOR_RGB2HSV).astype(np.float32)
+    lip_hsv = cv2.cvtColor(np.uint8([[np.clip(lips, 0, 255)]]), cv2.COLOR_RGB2HSV)[0, 0].astype(np.float32)
+    near = cv2.dilate(interior, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (8 * rim + 1, 8 * rim + 1)))
+    teeth = (outer > 0) & (near > 0) & (hsv[..., 1] < 0.7 * lip_hsv[1]) & (hsv[..., 2] > lip_hsv[2] + 20)
+    grown = np.maximum(grown, cv2.dilate(teeth.astype(np.uint8) * 255, np.ones((3, 3), np.uint8)))
+    shade = np.where(interior[..., None] > 0, lips * 0.62, lips * 0.92)
+    fill = cv2.GaussianBlur(shade.astype(np.float32), (0, 0), 0.8)
+    alpha = cv2.GaussianBlur(grown.astype(np.float32) / 255.0, (0, 0), 0.8)[..., None]
+    return np.clip(source * (1 - alpha) + fill * alpha + 0.5, 0, 255).astype(np.uint8)
 
 
 def _close_mouth(rest: np.ndarray, gaps: np.ndarray) -> None:

@@ -66,7 +66,8 @@ def triangle_ids(rig: FaceRig, targets: np.ndarray, map_size: int) -> np.ndarray
     for frame, vertices in enumerate(targets):
         points = np.round((vertices + 0.5) * scale - 0.5 * (1 << _SUBPIXEL_BITS)).astype(np.int32)
         corners = points[rig.triangles]
-        area = np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
+        edge_a, edge_b = corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]
+        area = edge_a[:, 0] * edge_b[:, 1] - edge_a[:, 1] * edge_b[:, 0]
         canvas = ids[frame]
         for index in np.flatnonzero(np.abs(area) > (1 << (2 * _SUBPIXEL_BITS)) // 4):
             cv2.fillConvexPoly(canvas, corners[index], int(index) + 1, lineType=cv2.LINE_8, shift=_SUBPIXEL_BITS)

@@ -1,0 +1,99 @@
+"""Render a 10 s clip and print the time of each stage (driving, frames/warp, encode) and the real-time factor.
+
+Target on the 2-core development CPU after warm-up: the whole 10 s clip in under 3 s. With a CUDA GPU it also
+times the warp alone at 512x512 (target above 500 frames/s). Nothing is written outside the ephemeral root.
+Run: `make bench` or `.venv/bin/python benchmarks/render_bench.py [--runs N] [--seconds S]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from linly_demo.audio import SPEECH_RATE, Speech, decode_audio  # noqa: E402
+from linly_demo.config import Settings  # noqa: E402
+from linly_demo.ephemeral import EphemeralRoot  # noqa: E402
+from linly_demo.portrait.pipeline import PortraitPipeline  # noqa: E402
+from linly_demo.render.driving import driving_from_speech  # noqa: E402
+from linly_demo.render.pipeline import render_video  # noqa: E402
+from linly_demo.render.rig import build_rig  # noqa: E402
+from linly_demo.render.warp import warp_batches  # noqa: E402
+
+SHARED_SPEECH = Path(__file__).resolve().parent.parent.parent / "shared" / "devdata" / "speech"
+
+
+def clip(seconds: float) -> tuple[Speech, str]:
+    """`seconds` of real read speech from ../shared (looped), else a synthetic voiced signal."""
+    files = sorted(SHARED_SPEECH.glob("*.flac")) if SHARED_SPEECH.is_dir() else []
+    if files:
+        samples = np.concatenate([decode_audio(f.read_bytes(), 1 << 30, 600).samples for f in files[:2]])
+        source = "LibriSpeech (../shared)"
+    else:
+        from tests.speech import synthetic_voice
+
+        samples, source = synthetic_voice(seconds), "synthetic voiced signal"
+    n = int(seconds * SPEECH_RATE)
+    return Speech(np.resize(samples, n).astype(np.float32)), source
+
+
+def astronaut_png() -> bytes:
+    from skimage import data
+
+    buffer = io.BytesIO()
+    Image.fromarray(data.astronaut()).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def gpu_warp_fps(features, speech: Speech, size: int = 512) -> float:
+    device = torch.device("cuda")
+    rig = build_rig(features.template, features.landmarks68, size)
+    driving = driving_from_speech(speech, 25, seed=0)
+    for _ in warp_batches(rig, driving, device):  # warm-up
+        pass
+    torch.cuda.synchronize()
+    started = time.perf_counter()
+    frames = sum(len(batch) for batch, _ in warp_batches(rig, driving, device))
+    torch.cuda.synchronize()
+    return frames / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    args = parser.parse_args()
+    settings = Settings.from_env()
+    ephemeral = EphemeralRoot.from_settings(settings)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    features = PortraitPipeline(settings, ephemeral=ephemeral).process_bytes(astronaut_png())
+    speech, source = clip(args.seconds)
+    print(f"device: {device.type} ({torch.cuda.get_device_name() if device.type == 'cuda' else f'{torch.get_num_threads()} CPU threads'})")
+    print(f"clip: {speech.duration:.1f} s of {source}; output {settings.video_size}x{settings.video_size} at {settings.fps} fps")
+    runs = []
+    warm_up = render_video(features, speech, ephemeral, settings.fps, settings.video_size, device=device)
+    ephemeral.delete(warm_up.video.path)
+    for _ in range(args.runs):
+        rendered = render_video(features, speech, ephemeral, settings.fps, settings.video_size, device=device)
+        ephemeral.delete(rendered.video.path)
+        runs.append(rendered.timings)
+    for stage in ("driving", "frames", "encode", "total"):
+        print(f"  {stage:8s} median {statistics.median(r[stage] for r in runs) * 1000:8.1f} ms")
+    total = statistics.median(r["total"] for r in runs)
+    print(f"  whole clip: {total:.2f} s for {speech.duration:.1f} s of speech = {speech.duration / total:.1f}x real time "
+          f"(real-time factor {total / speech.duration:.3f}); target < 3 s on the 2-core CPU")
+    if device.type == "cuda":
+        print(f"  GPU warp at 512x512: {gpu_warp_fps(features, speech):.0f} frames/s (target > 500)")
+
+
+if __name__ == "__main__":
+    main()

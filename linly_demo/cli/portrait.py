@@ -1,0 +1,43 @@
+"""`python -m linly_demo portrait FACE [--embedding]`: face features of a photo as one JSON line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import secrets
+
+from linly_demo.cli.files import read_user_file
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    portrait = commands.add_parser("portrait", help="extract face features from a photo and print them as JSON")
+    portrait.add_argument("face", help="the photo (JPEG, PNG or WebP); it is only read")
+    portrait.add_argument("--embedding", action="store_true", help="include the face embedding in the output")
+    portrait.set_defaults(handler=run_portrait)
+
+
+def run_portrait(args: argparse.Namespace) -> int:
+    from linly_demo.audit import AuditLog
+    from linly_demo.config import Settings
+    from linly_demo.device import torch_device
+    from linly_demo.keys import ServerSecret
+    from linly_demo.portrait.pipeline import STAGES, PortraitPipeline
+
+    settings = Settings.from_env()
+    data = read_user_file(args.face, settings.max_upload_bytes, "photo")
+    secret = ServerSecret(settings.secret_key)
+    audit = AuditLog(settings.audit_log, secret.key_for("audit-subject"))
+    pipeline = PortraitPipeline(settings, audit, device=torch_device(settings.device))
+    features = pipeline.process_bytes(data, subject=f"cli-{secrets.token_hex(8)}")
+    result: dict[str, object] = {
+        "faces_found": features.faces_found,
+        "face_used": features.face_box.as_dict(),
+        "embedding_backend": features.embedding_backend,
+        "embedding_dim": features.embedding_dim,
+        "template_size": features.template_size,
+        "timings_ms": {stage: round(features.timings[stage] * 1000, 1) for stage in STAGES},
+    }
+    if args.embedding:
+        result["embedding"] = [round(float(v), 7) for v in features.embedding]
+    print(json.dumps(result))
+    return 0

@@ -1,0 +1,146 @@
+"""`render` and `evaluate`: a portrait and speech -> a talking video (and its quality metrics).
+
+Guarantees: the portrait and speech files are only read; everything made along the way lives in memory or under
+the ephemeral root and is deleted before the command returns, also on failure; `render --out` is the one path the
+user chooses, written atomically with mode 0600.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import secrets
+import time
+from pathlib import Path
+
+from linly_demo.cli import EXIT_BELOW_TARGET
+from linly_demo.cli.files import read_user_file, write_user_output
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    render = commands.add_parser("render", help="make a talking video of a portrait speaking")
+    _portrait_and_speech(render)
+    render.add_argument("--out", required=True, help="where to write the MP4 (the one path the command writes)")
+    render.set_defaults(handler=run_render)
+
+    evaluate = commands.add_parser(
+        "evaluate", help="quality metrics of a render (lip sync, mouth in silences, identity, face rate)")
+    _portrait_and_speech(evaluate, video=True)
+    evaluate.add_argument("--strict", action="store_true",
+                          help=f"exit {EXIT_BELOW_TARGET} when any metric misses its target")
+    evaluate.set_defaults(handler=run_evaluate)
+
+
+def _portrait_and_speech(parser: argparse.ArgumentParser, video: bool = False) -> None:
+    parser.add_argument("--portrait", required=True, help="the photo (JPEG, PNG or WebP); it is only read")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--audio", help="speech: WAV, FLAC, MP3, OGG/Opus, M4A/AAC or WebM; it is only read")
+    if video:
+        source.add_argument("--video", help="an already rendered video to measure; it is only read")
+    parser.add_argument("--seed", type=int, default=0, help="seed for blinks and head motion (default 0)")
+
+
+class _Session:
+    """The services one command needs, with per-stage timings and cleanup of its ephemeral files."""
+
+    def __init__(self) -> None:
+        from linly_demo.audit import AuditLog
+        from linly_demo.config import Settings
+        from linly_demo.device import torch_device
+        from linly_demo.ephemeral import EphemeralRoot
+        from linly_demo.keys import ServerSecret
+
+        self.settings = Settings.from_env()
+        secret = ServerSecret(self.settings.secret_key)
+        self.audit = AuditLog(self.settings.audit_log, secret.key_for("audit-subject"))
+        self.ephemeral = EphemeralRoot.from_settings(self.settings)
+        self.device = torch_device(self.settings.device)
+        self.subject = f"cli-{secrets.token_hex(8)}"
+        self.timings: dict[str, float] = {}
+
+    def lap(self, stage: str, started: float) -> float:
+        now = time.perf_counter()
+        self.timings[stage] = now - started
+        return now
+
+    def portrait(self, path: str):
+        from linly_demo.portrait.pipeline import PortraitPipeline
+
+        started = time.perf_counter()
+        data = read_user_file(path, self.settings.max_upload_bytes, "photo")
+        pipeline = PortraitPipeline(self.settings, self.audit, self.ephemeral, self.device)
+        features = pipeline.process_bytes(data, subject=self.subject)
+        self.lap("portrait", started)
+        return features
+
+    def speech(self, args: argparse.Namespace):
+        from linly_demo.audio import decode_audio
+
+        started = time.perf_counter()
+        data = read_user_file(args.audio, self.settings.max_audio_bytes, "audio")
+        speech = decode_audio(data, self.settings.max_audio_bytes, self.settings.max_audio_seconds)
+        self.lap("speech", started)
+        return speech
+
+    def render(self, args: argparse.Namespace):
+        from linly_demo.render.pipeline import render_video
+
+        features = self.portrait(args.portrait)
+        speech = self.speech(args)
+        rendered = render_video(features, speech, self.ephemeral, self.settings.fps, self.settings.video_size,
+                                seed=args.seed, device=self.device)
+        for stage in ("driving", "frames", "encode"):
+            self.timings[stage] = rendered.timings[stage]
+        self.audit.record("render.completed", "ok", subject=self.subject, duration_s=rendered.timings["total"])
+        return features, speech, rendered
+
+    def timings_ms(self) -> dict[str, float]:
+        return {stage: round(seconds * 1000, 1) for stage, seconds in self.timings.items()}
+
+
+def run_render(args: argparse.Namespace) -> int:
+    session = _Session()
+    started = time.perf_counter()
+    _features, speech, rendered = session.render(args)
+    try:
+        write_user_output(rendered.video.path, args.out)
+    finally:
+        session.ephemeral.delete(rendered.video.path)
+    session.lap("total", started)
+    print(json.dumps({
+        "frames": rendered.video.n_frames,
+        "fps": rendered.video.fps,
+        "size": rendered.video.size,
+        "video_seconds": round(rendered.video.duration, 3),
+        "audio_seconds": round(speech.duration, 3),
+        "seed": args.seed,
+        "device": session.device.type,
+        "timings_ms": session.timings_ms(),
+        "real_time_factor": round(session.timings["total"] / max(speech.duration, 1e-6), 3),
+    }))
+    return 0
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    from linly_demo.evaluate import VideoEvaluator
+
+    session = _Session()
+    evaluator = VideoEvaluator()
+    if args.video:
+        features = session.portrait(args.portrait)
+        video_path, rendered = Path(args.video), None
+    else:
+        features, _speech, rendered = session.render(args)
+        video_path = rendered.video.path
+    try:
+        started = time.perf_counter()
+        reference = evaluator.reference_descriptor(features.template, features.landmarks68)
+        report = evaluator.evaluate(video_path, reference)
+        session.lap("evaluate", started)
+    finally:
+        if rendered is not None:
+            session.ephemeral.delete(rendered.video.path)
+    result = report.as_dict()
+    result["timings_ms"] = session.timings_ms()
+    print(json.dumps(result))
+    return EXIT_BELOW_TARGET if args.strict and not all(report.passes().values()) else 0
