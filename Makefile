@@ -24,6 +24,7 @@ test: $(VENV)/.dev
 bench: $(VENV)/.dev
 	$(PY) benchmarks/portrait_bench.py
 	$(PY) benchmarks/render_bench.py
+	$(PY) benchmarks/voice_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from linly_demo.errors import ConfigError
@@ -23,6 +23,13 @@ MAX_SWEEP_INTERVAL_SECONDS = 10.0
 def default_ephemeral_dir() -> Path:
     """A per-user directory under /dev/shm (tmpfs on Linux)."""
     return Path("/dev/shm") / f"linly-demo-{os.getuid()}"
+
+
+def default_voice_store() -> Path:
+    """The user's data directory (e.g. ~/.local/share/linly-demo/voices): persistent, for encrypted records only."""
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("linly-demo", appauthor=False)) / "voices"
 
 
 @dataclass(frozen=True)
@@ -45,6 +52,7 @@ class Settings:
     max_audio_mb: float = 30.0
     fps: int = 25
     video_size: int = 512
+    voice_store: Path = field(default_factory=default_voice_store)
 
     @property
     def max_upload_bytes(self) -> int:
@@ -83,6 +91,7 @@ class Settings:
             max_audio_seconds=_number(env, "LINLY_MAX_AUDIO_SECONDS", 60.0, 1.0, 600.0),
             max_audio_mb=_number(env, "LINLY_MAX_AUDIO_MB", 30.0, 0.01, 200.0),
             video_size=int(_number(env, "LINLY_VIDEO_SIZE", 512, 128, 1024)),
+            voice_store=Path(env.get("LINLY_VOICE_STORE") or default_voice_store()),
         )
 
 

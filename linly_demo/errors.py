@@ -138,3 +138,34 @@ class AudioTooLarge(InputRejected):
 class SilentAudio(InputRejected):
     code = "audio_silent"
     message = "The audio contains only silence. Please upload or record some speech."
+
+
+class TextRejected(InputRejected):
+    code = "text_rejected"
+
+
+class VoiceError(LinlyError, PermissionError):
+    """A voice operation is not allowed; each subclass names which check failed."""
+
+    code = "voice_refused"
+
+
+class ConsentRequired(VoiceError):
+    code = "no_consent"
+    message = ("Voice cloning needs your explicit consent (the consent box in the app, --consent on the command "
+               "line). Nothing was read or stored.")
+
+
+class VoiceNotFound(VoiceError):
+    code = "voice_not_found"
+    message = "No voiceprint is stored under this handle (it may have been erased)."
+
+
+class VoiceLocked(VoiceError):
+    code = "voice_locked"
+    message = ("This voiceprint cannot be unlocked: the passphrase is wrong, or the record was altered or damaged. "
+               "Nothing was changed.")
+
+
+class VoiceInputRejected(InputRejected):
+    code = "voice_input_rejected"

@@ -1,4 +1,5 @@
-"""The process-wide services, wired once from the settings: secret, audit log, ephemeral root, tokens, pipeline.
+"""The process-wide services, wired once from the settings: secret, audit log, ephemeral root, tokens, portrait
+pipeline and voice service (the only module that sees both; portrait and voice modules never import each other).
 
 Guarantees: the ephemeral root is verified before anything is accepted; its sweeper also purges expired
 in-memory features; the root is wiped at exit and on SIGTERM/SIGINT when shutdown hooks are installed.
@@ -15,6 +16,8 @@ from linly_demo.ephemeral import EphemeralRoot
 from linly_demo.keys import ServerSecret
 from linly_demo.portrait.pipeline import PortraitFeatures, PortraitPipeline
 from linly_demo.tokens import TokenStore
+from linly_demo.voice.service import VoiceService
+from linly_demo.voice.store import VoiceStore
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,7 @@ class Runtime:
     ephemeral: EphemeralRoot
     tokens: TokenStore[PortraitFeatures]
     portraits: PortraitPipeline
+    voices: VoiceService
 
     def close(self) -> None:
         """Stop the sweeper and wipe the ephemeral root."""
@@ -47,8 +51,9 @@ def build_runtime(settings: Settings | None = None, start_sweeper: bool = True,
     )
     ephemeral.add_sweep_hook(tokens.purge_expired)
     portraits = PortraitPipeline(settings, audit, ephemeral, torch_device(settings.device))
+    voices = VoiceService(settings, audit, ephemeral, VoiceStore(settings.voice_store, ephemeral.path), tokens)
     if shutdown_hooks:
         ephemeral.install_shutdown_hooks()
     if start_sweeper:
         ephemeral.start_sweeper()
-    return Runtime(settings, secret, audit, ephemeral, tokens, portraits)
+    return Runtime(settings, secret, audit, ephemeral, tokens, portraits, voices)

@@ -19,12 +19,13 @@ EXIT_BELOW_TARGET = 3
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from linly_demo.cli import portrait, render
+    from linly_demo.cli import portrait, render, voice
 
     parser = argparse.ArgumentParser(prog="python -m linly_demo", description="linly-demo command line")
     commands = parser.add_subparsers(dest="command", required=True)
     portrait.add_commands(commands)
     render.add_commands(commands)
+    voice.add_commands(commands)
     return parser
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from linly_demo.cli import EXIT_BELOW_TARGET
 from linly_demo.cli.files import read_user_file, write_user_output
+from linly_demo.errors import InputRejected
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -35,8 +36,12 @@ def _portrait_and_speech(parser: argparse.ArgumentParser, video: bool = False) -
     parser.add_argument("--portrait", required=True, help="the photo (JPEG, PNG or WebP); it is only read")
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--audio", help="speech: WAV, FLAC, MP3, OGG/Opus, M4A/AAC or WebM; it is only read")
+    source.add_argument("--text", help="text to speak (at most 500 characters), with offline TTS")
     if video:
         source.add_argument("--video", help="an already rendered video to measure; it is only read")
+    parser.add_argument("--lang", choices=("en", "zh"), default="en", help="language of --text (default en)")
+    parser.add_argument("--voice-handle", help="speak --text in your enrolled voice (passphrase from "
+                                               "LINLY_PASSPHRASE or a prompt)")
     parser.add_argument("--seed", type=int, default=0, help="seed for blinks and head motion (default 0)")
 
 
@@ -73,20 +78,45 @@ class _Session:
         self.lap("portrait", started)
         return features
 
-    def speech(self, args: argparse.Namespace):
+    def speech(self, args: argparse.Namespace, features):
         from linly_demo.audio import decode_audio
 
         started = time.perf_counter()
-        data = read_user_file(args.audio, self.settings.max_audio_bytes, "audio")
-        speech = decode_audio(data, self.settings.max_audio_bytes, self.settings.max_audio_seconds)
+        if args.voice_handle and not args.text:
+            raise InputRejected("--voice-handle needs --text (the enrolled voice speaks typed text).")
+        if args.text:
+            speech = self._spoken_text(args, features)
+        else:
+            data = read_user_file(args.audio, self.settings.max_audio_bytes, "audio")
+            speech = decode_audio(data, self.settings.max_audio_bytes, self.settings.max_audio_seconds)
         self.lap("speech", started)
         return speech
+
+    def _spoken_text(self, args: argparse.Namespace, features):
+        from linly_demo.cli.voice import passphrase_from_user
+        from linly_demo.keys import ServerSecret
+        from linly_demo.tokens import TokenStore
+        from linly_demo.voice.service import VoiceService
+        from linly_demo.voice.store import VoiceStore
+
+        secret = ServerSecret(self.settings.secret_key)
+        tokens = TokenStore(secret.key_for("portrait-token"), self.settings.token_ttl_seconds, self.audit)
+        store = VoiceStore(self.settings.voice_store, self.ephemeral.path)
+        voices = VoiceService(self.settings, self.audit, self.ephemeral, store, tokens)
+        if not args.voice_handle:
+            return voices.speak(args.text, args.lang).speech
+        token = tokens.issue(features, self.subject)  # the same double verification as the app
+        try:
+            passphrase = passphrase_from_user()
+            return voices.synthesize(token, args.text, args.voice_handle, passphrase, args.lang, self.subject).speech
+        finally:
+            tokens.revoke(token)
 
     def render(self, args: argparse.Namespace):
         from linly_demo.render.pipeline import render_video
 
         features = self.portrait(args.portrait)
-        speech = self.speech(args)
+        speech = self.speech(args, features)
         rendered = render_video(features, speech, self.ephemeral, self.settings.fps, self.settings.video_size,
                                 seed=args.seed, device=self.device)
         for stage in ("driving", "frames", "encode"):

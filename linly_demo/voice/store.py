@@ -1,0 +1,189 @@
+"""The encrypted voiceprint store: one file per voice, apart from everything portrait-related.
+
+Guarantees: a record's name is a keyed hash of the handle (the handle is never stored in clear); its content is
+AES-256-GCM with a key derived from the user's passphrase by scrypt (n=2^17, r=8: about 0.35 s here), with a
+random salt and nonce, and associated data binding the format version and the record name (a record renamed or
+copied over another fails to open); the server never stores a passphrase or a derived key; writes are atomic
+(temp file in the same folder, fsync, rename, fsync of the folder), so a crash leaves the old record or none;
+the store refuses to live inside (or around) the ephemeral root. Never imports portrait modules.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import tempfile
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+
+from linly_demo.errors import ConfigError, VoiceInputRejected, VoiceLocked, VoiceNotFound
+from linly_demo.voice.profile import VoiceProfile
+
+MAGIC = b"LVP1"
+FORMAT_VERSION = 1
+SALT_BYTES, NONCE_BYTES = 16, 12
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**17, 8, 1
+MIN_PASSPHRASE_CHARS = 10
+MAX_HANDLE_CHARS = 64
+RECORD_SUFFIX = ".voice"
+NAME_KEY_FILE = "record-names.key"
+CONSENT_STATEMENT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Voiceprint:
+    """What is kept of an enrolled voice: speaker embedding, fitted profile, and the consent that allowed it."""
+
+    embedding: np.ndarray  # (256,) float32, L2-normalised (resemblyzer)
+    profile: VoiceProfile
+    consent_given_at: float  # unix time
+    consent_statement_version: int
+    created_at: float
+
+    def to_bytes(self) -> bytes:
+        return json.dumps({
+            "embedding": [float(v) for v in self.embedding],
+            "profile": self.profile.as_dict(),
+            "consent": {"given_at": self.consent_given_at, "statement_version": self.consent_statement_version},
+            "created_at": self.created_at,
+        }).encode()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> "Voiceprint":
+        record = json.loads(data)
+        embedding = np.asarray(record["embedding"], dtype=np.float32)
+        embedding.setflags(write=False)
+        return cls(embedding, VoiceProfile.from_dict(record["profile"]), float(record["consent"]["given_at"]),
+                   int(record["consent"]["statement_version"]), float(record["created_at"]))
+
+
+def normalise_handle(handle: str) -> str:
+    """The canonical handle (NFKC, trimmed, case-folded); raises VoiceInputRejected for an unusable one."""
+    canonical = unicodedata.normalize("NFKC", handle or "").strip().casefold()
+    if not canonical:
+        raise VoiceInputRejected("Please choose a voice handle (a name for your voice).")
+    if len(canonical) > MAX_HANDLE_CHARS or not canonical.isprintable():
+        raise VoiceInputRejected(f"The voice handle must be at most {MAX_HANDLE_CHARS} printable characters.")
+    return canonical
+
+
+def check_passphrase(passphrase: str) -> bytes:
+    if not passphrase or len(passphrase) < MIN_PASSPHRASE_CHARS:
+        raise VoiceInputRejected(f"The passphrase must be at least {MIN_PASSPHRASE_CHARS} characters long.")
+    return unicodedata.normalize("NFKC", passphrase).encode()
+
+
+def _derive(passphrase: bytes, salt: bytes) -> bytes:
+    return Scrypt(salt=salt, length=32, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P).derive(passphrase)
+
+
+class VoiceStore:
+    """Encrypted voiceprint records under one folder (0700, files 0600)."""
+
+    def __init__(self, root: Path, ephemeral_root: Path | None = None) -> None:
+        self.root = Path(os.path.abspath(root))
+        if ephemeral_root is not None:
+            _refuse_overlap(self.root, Path(os.path.abspath(ephemeral_root)))
+        try:
+            self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+            os.chmod(self.root, 0o700)
+        except OSError as exc:
+            raise ConfigError(f"LINLY_VOICE_STORE cannot be created or secured: {exc.strerror}.") from None
+        self._name_key = self._load_name_key()
+
+    def _load_name_key(self) -> bytes:
+        """The store's own random key for record names (so names reveal nothing about handles)."""
+        path = self.root / NAME_KEY_FILE
+        if not path.exists():
+            self._atomic_write(path, secrets.token_bytes(32))
+        key = path.read_bytes()
+        if len(key) != 32:
+            raise ConfigError("The voice store's record-name key is damaged; restore it or start a new store.")
+        return key
+
+    def record_path(self, handle: str) -> Path:
+        digest = hmac.new(self._name_key, normalise_handle(handle).encode(), hashlib.sha256).hexdigest()
+        return self.root / f"{digest[:40]}{RECORD_SUFFIX}"
+
+    def records(self) -> list[Path]:
+        return sorted(self.root.glob(f"*{RECORD_SUFFIX}"))
+
+    def exists(self, handle: str) -> bool:
+        return self.record_path(handle).exists()
+
+    def save(self, handle: str, passphrase: str, voiceprint: Voiceprint) -> Path:
+        """Encrypt and write (replacing any record under this handle) atomically."""
+        secret = check_passphrase(passphrase)
+        path = self.record_path(handle)
+        salt, nonce = secrets.token_bytes(SALT_BYTES), secrets.token_bytes(NONCE_BYTES)
+        sealed = AESGCM(_derive(secret, salt)).encrypt(nonce, voiceprint.to_bytes(), _associated(path))
+        self._atomic_write(path, MAGIC + salt + nonce + sealed)
+        return path
+
+    def load(self, handle: str, passphrase: str) -> Voiceprint:
+        """Decrypt the record; VoiceNotFound without one, VoiceLocked for a wrong passphrase or altered bytes."""
+        secret = check_passphrase(passphrase)
+        path = self.record_path(handle)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise VoiceNotFound() from None
+        header = len(MAGIC) + SALT_BYTES + NONCE_BYTES
+        if len(data) <= header + 16 or data[:len(MAGIC)] != MAGIC:
+            raise VoiceLocked()
+        salt, nonce = data[len(MAGIC):len(MAGIC) + SALT_BYTES], data[len(MAGIC) + SALT_BYTES:header]
+        try:
+            plain = AESGCM(_derive(secret, salt)).decrypt(nonce, data[header:], _associated(path))
+        except InvalidTag:
+            raise VoiceLocked() from None
+        return Voiceprint.from_bytes(plain)
+
+    def erase(self, handle: str, passphrase: str) -> None:
+        """Remove the record after proving the passphrase opens it (nobody erases another's voice by guessing)."""
+        self.load(handle, passphrase)
+        path = self.record_path(handle)
+        path.unlink(missing_ok=True)
+        _fsync_dir(self.root)
+
+    def _atomic_write(self, path: Path, data: bytes) -> None:
+        fd, temporary = tempfile.mkstemp(prefix=".tmp-", dir=self.root)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.chmod(temporary, 0o600)
+            os.replace(temporary, path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+        _fsync_dir(self.root)
+
+
+def _associated(path: Path) -> bytes:
+    return b"linly-voiceprint|%d|%s" % (FORMAT_VERSION, path.name.encode())
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _refuse_overlap(store: Path, ephemeral: Path) -> None:
+    store_real, ephemeral_real = os.path.realpath(store), os.path.realpath(ephemeral)
+    inside = lambda a, b: a == b or a.startswith(b.rstrip(os.sep) + os.sep)  # noqa: E731
+    if inside(store_real, ephemeral_real) or inside(ephemeral_real, store_real):
+        raise ConfigError("LINLY_VOICE_STORE must not overlap the ephemeral root (LINLY_EPHEMERAL_DIR): "
+                          "voiceprints are kept apart from portrait data.")
