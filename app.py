@@ -1,7 +1,7 @@
-"""linly-demo's web entry point. Importing this module never starts a server.
+"""linly-demo's web entry point: `python app.py` (or `make run`) serves the Gradio app.
 
-The Gradio interface is built in the app issue; until then `python app.py` verifies that this machine can keep
-the privacy guarantees (memory-backed ephemeral root, valid settings) and points to the command line.
+Importing this module never starts a server (and does not import Gradio): Gradio must be imported only after
+its temporary folder has been pointed into the memory-backed ephemeral root, which `serve()` does.
 """
 
 from __future__ import annotations
@@ -10,18 +10,9 @@ import sys
 
 
 def main() -> int:
-    from linly_demo.errors import ConfigError
-    from linly_demo.runtime import build_runtime
+    from linly_demo.web.server import serve
 
-    try:
-        runtime = build_runtime(start_sweeper=False)
-    except ConfigError as exc:
-        print(f"linly-demo: cannot start: {exc.user_message}", file=sys.stderr)
-        return 1
-    print(f"linly-demo: ephemeral root ready (memory-backed, TTL {runtime.settings.ttl_seconds:g} s).")
-    print("The web interface is not built yet; use: python -m linly_demo portrait PHOTO")
-    runtime.close()
-    return 0
+    return serve()
 
 
 if __name__ == "__main__":

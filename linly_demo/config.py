@@ -53,6 +53,11 @@ class Settings:
     fps: int = 25
     video_size: int = 512
     voice_store: Path = field(default_factory=default_voice_store)
+    host: str = "127.0.0.1"
+    port: int = 7860
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
+    render_concurrency: int = 2
 
     @property
     def max_upload_bytes(self) -> int:
@@ -76,6 +81,9 @@ class Settings:
         device = env.get("LINLY_DEVICE", "auto").strip().lower()
         if device not in ("auto", "cpu", "cuda"):
             raise ConfigError("LINLY_DEVICE must be one of: auto, cpu, cuda.")
+        certfile, keyfile = env.get("LINLY_SSL_CERTFILE") or None, env.get("LINLY_SSL_KEYFILE") or None
+        if bool(certfile) != bool(keyfile):
+            raise ConfigError("Set both LINLY_SSL_CERTFILE and LINLY_SSL_KEYFILE for HTTPS, or neither.")
         return cls(
             ephemeral_dir=Path(env.get("LINLY_EPHEMERAL_DIR") or default_ephemeral_dir()),
             allow_disk_ephemeral=_flag(env, "LINLY_ALLOW_DISK_EPHEMERAL"),
@@ -92,6 +100,11 @@ class Settings:
             max_audio_mb=_number(env, "LINLY_MAX_AUDIO_MB", 30.0, 0.01, 200.0),
             video_size=int(_number(env, "LINLY_VIDEO_SIZE", 512, 128, 1024)),
             voice_store=Path(env.get("LINLY_VOICE_STORE") or default_voice_store()),
+            host=env.get("LINLY_HOST") or ("0.0.0.0" if env.get("SPACE_ID") else "127.0.0.1"),  # nosec B104
+            port=int(_number(env, "LINLY_PORT", float(env.get("GRADIO_SERVER_PORT") or 7860), 1, 65535)),
+            ssl_certfile=Path(certfile) if certfile else None,
+            ssl_keyfile=Path(keyfile) if keyfile else None,
+            render_concurrency=int(_number(env, "LINLY_RENDER_CONCURRENCY", 2, 1, 16)),
         )
 
 

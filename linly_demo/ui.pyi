@@ -1,0 +1,160 @@
+"""The Gradio Blocks interface: portrait, speech, optional voice cloning behind consent, generate, privacy panel.
+
+Guarantees: the voice-cloning controls stay disabled until the consent box (unchecked by default) is ticked,
+and are disabled again when it is unticked; the portrait token lives only in server-side `gr.State` (with a time
+to live and a delete callback that purges features and files), never in the browser; every handler has the
+`api_name` that `gradio_client` uses; errors are shown as plain messages.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+
+from linly_demo.web.handlers import AppHandlers, UserFacingError, cookie_of
+
+CONSENT_STATEMENT = """**What voice cloning stores, and how to undo it.** If you tick the box and enroll, the app
+analyses your voice sample in memory, deletes the sample at once, and stores one *voiceprint*: a speaker embedding
+(256 numbers) and the settings of a voice filter fitted to your voice. It is encrypted with AES-256-GCM under a key
+derived from your passphrase (scrypt), in the app's voice store on this server, apart from all portrait data; the
+server never keeps your passphrase, so without it nobody (the operator included) can read or use your voiceprint.
+It stays until you erase it: give your handle and passphrase below and press "Erase everything now"."""
+
+INTRO = """# linly-demo: a talking portrait that forgets you
+Upload one photo of a face and some speech; the app makes a video of that face speaking. Your photo is held only
+in memory-backed storage, deleted the moment its features are extracted, and nothing identifying outlives its
+short time limit."""
+
+from gradio.events import Dependency
+
+class PortraitUpload(gr.Image):
+    """An image upload whose file goes to the handler untouched: Gradio's own preprocessing would open it with
+    PIL first, failing (and keeping the upload) on a bad file before the app could reject and delete it."""
+
+    def get_block_name(self) -> str:
+        return "image"
+
+    def preprocess(self, payload):  # type: ignore[override]
+        if payload is None:
+            return None
+        if payload.path is None and payload.url and payload.url.startswith("data:"):  # a webcam snapshot
+            import base64
+            import os
+            import secrets
+
+            path = os.path.join(self.GRADIO_CACHE, secrets.token_hex(16))
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(base64.b64decode(payload.url.split(",", 1)[-1], validate=False))
+            return path
+        return payload.path
+    from typing import Callable, Literal, Sequence, Any, TYPE_CHECKING
+    from gradio.blocks import Block
+    if TYPE_CHECKING:
+        from gradio.components import Timer
+        from gradio.components.base import Component
+
+
+def _gradio(handler):
+    """Adapt a handler: session cookie from the request, plain-message errors."""
+
+    def call(*args: Any, request: gr.Request, **kwargs: Any) -> Any:
+        try:
+            return handler(*args, cookie=cookie_of(request), **kwargs)
+        except UserFacingError as exc:
+            raise gr.Error(str(exc), print_exception=False) from None
+
+    return call
+
+
+def build_interface(handlers: AppHandlers) -> gr.Blocks:
+    settings = handlers.runtime.settings
+    ttl = int(settings.ttl_seconds)
+    with gr.Blocks(title="linly-demo", analytics_enabled=False, delete_cache=(min(60, ttl), ttl)) as demo:
+        state = gr.State(None, time_to_live=settings.token_ttl_seconds, delete_callback=handlers.purge)
+        gr.Markdown(INTRO)
+        with gr.Row():
+            with gr.Column():
+                gr.Markdown("### 1. Your portrait")
+                portrait = PortraitUpload(label="Photo of a face", type="filepath", sources=["upload", "webcam"],
+                                          image_mode=None, elem_id="portrait")
+                aligned = gr.Image(label="Aligned face (what the app keeps)", interactive=False, elem_id="aligned")
+                face_info = gr.Markdown(elem_id="face-info")
+            with gr.Column():
+                gr.Markdown("### 2. Speech")
+                audio = gr.Audio(label="Upload or record speech", sources=["upload", "microphone"], type="filepath",
+                                 elem_id="speech-audio")
+                text = gr.Textbox(label="...or type text to speak", max_lines=4, max_length=500, elem_id="text")
+                language = gr.Dropdown(choices=[("English", "en"), ("Mandarin", "zh")], value="en",
+                                       label="Language of the text")
+        with gr.Accordion("3. Voice cloning (optional)", open=True, elem_id="voice-section"):
+            consent = gr.Checkbox(value=False, label="I consent to a voiceprint of my voice being stored, "
+                                                    "encrypted with my passphrase", elem_id="consent")
+            gr.Markdown(CONSENT_STATEMENT)
+            with gr.Row():
+                voice_handle = gr.Textbox(label="Voice handle (a name you choose)", elem_id="voice-handle")
+                passphrase = gr.Textbox(label="Passphrase (at least 10 characters)", type="password",
+                                        elem_id="passphrase")
+            sample = gr.Audio(label="Voice sample: at least 5 s of your speech", sources=["microphone", "upload"],
+                              type="filepath", elem_id="voice-sample")
+            with gr.Row():
+                enroll = gr.Button("Enroll my voice", interactive=False, elem_id="enroll")
+                use_my_voice = gr.Checkbox(value=False, label="Speak typed text with my voice", interactive=False,
+                                           elem_id="use-my-voice")
+            enroll_status = gr.Markdown(elem_id="enroll-status")
+        gr.Markdown("### 4. Generate")
+        generate = gr.Button("Generate the talking video", variant="primary", elem_id="generate")
+        video = gr.Video(label="Talking portrait", interactive=False, elem_id="video")
+        with gr.Accordion("5. Privacy: what the server holds for you", open=True):
+            privacy = gr.Markdown(handlers.privacy_report(None), elem_id="privacy")
+            erase = gr.Button("Erase everything now", variant="stop", elem_id="erase")
+            erase_status = gr.Markdown(elem_id="erase-status")
+
+        def report(session):
+            return handlers.privacy_report(session)
+
+        portrait_call = _gradio(handlers.process_portrait)
+
+        def process_portrait(portrait, session, request: gr.Request):
+            preview, summary, session = portrait_call(portrait, session, request=request)
+            return None, preview, summary, session, report(session)
+
+        portrait.upload(process_portrait, [portrait, state], [portrait, aligned, face_info, state, privacy],
+                        api_name="process_portrait", show_progress="minimal")
+
+        def on_consent(given: bool):
+            return gr.update(interactive=given), gr.update(interactive=given, value=False if not given else None)
+
+        consent.change(on_consent, consent, [enroll, use_my_voice], api_name=False, queue=False)
+
+        enroll_call = _gradio(handlers.enroll_voice)
+
+        def enroll_voice(consent, voice_handle, passphrase, samples, session, request: gr.Request):
+            message, session = enroll_call(consent, voice_handle, passphrase, samples, session, request=request)
+            return message, None, session, report(session)
+
+        enroll.click(enroll_voice, [consent, voice_handle, passphrase, sample, state],
+                     [enroll_status, sample, state, privacy], api_name="enroll_voice")
+
+        generate_call = _gradio(handlers.generate)
+
+        def generate_video(audio, text, language, use_my_voice, voice_handle, passphrase, session,
+                           request: gr.Request, progress=gr.Progress()):
+            path, session = generate_call(audio, text, language, use_my_voice, voice_handle, passphrase, session,
+                                          request=request, progress=lambda share, stage: progress(share, desc=stage))
+            return path, None, session, report(session)
+
+        generate.click(generate_video, [audio, text, language, use_my_voice, voice_handle, passphrase, state],
+                       [video, audio, state, privacy], api_name="generate",
+                       concurrency_limit=settings.render_concurrency, concurrency_id="render")
+
+        erase_call = _gradio(handlers.erase)
+
+        def erase_everything(voice_handle, passphrase, session, request: gr.Request):
+            message, session = erase_call(voice_handle, passphrase, session, request=request)
+            return message, None, "", None, session, report(session)
+
+        erase.click(erase_everything, [voice_handle, passphrase, state],
+                    [erase_status, aligned, face_info, video, state, privacy], api_name="erase")
+    return demo

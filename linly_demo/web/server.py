@@ -1,0 +1,73 @@
+"""Start the web app: settings -> runtime -> hardened Gradio mounted behind the session guard -> uvicorn.
+
+Guarantees: Gradio's temporary folder is the ephemeral root (set before Gradio is imported), so every upload and
+output lives in memory-backed storage under the TTL sweep; run history, analytics and monitoring are off; upload
+size is capped; files are served only to the session that owns them; binds to 127.0.0.1 unless told otherwise;
+the ephemeral root is wiped when the server stops.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+from linly_demo.config import Settings
+from linly_demo.errors import ConfigError
+
+MIN_GRADIO = (6, 20)
+
+
+def build_app(settings: Settings | None = None):
+    """(ASGI app, runtime): the guarded FastAPI app with the Gradio interface mounted at /."""
+    from linly_demo.runtime import build_runtime
+
+    settings = settings or Settings.from_env()
+    os.umask(0o077)
+    runtime = build_runtime(settings, shutdown_hooks=True)
+    os.environ["GRADIO_TEMP_DIR"] = str(runtime.ephemeral.path)
+    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+    os.environ["GRADIO_RUN_HISTORY"] = "False"
+    import gradio as gr
+    from fastapi import FastAPI
+
+    from linly_demo.ui import build_interface
+    from linly_demo.web.guard import SessionGuard
+    from linly_demo.web.handlers import AppHandlers
+    from linly_demo.web.ownership import OwnerRegistry
+
+    version = tuple(int(part) for part in gr.__version__.split(".")[:2])
+    if version < MIN_GRADIO:
+        raise ConfigError("Gradio 6.20 or newer is required (file-route security fixes).")
+    registry = OwnerRegistry(runtime.secret.key_for("web-owner"))
+    runtime.ephemeral.add_sweep_hook(registry.prune)
+    demo = build_interface(AppHandlers(runtime, registry))
+    demo.queue(default_concurrency_limit=settings.render_concurrency)
+    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    gr.mount_gradio_app(app, demo, path="/", run_history=False, enable_monitoring=False,
+                        max_file_size=max(settings.max_upload_bytes, settings.max_audio_bytes), show_error=False,
+                        footer_links=["api"], server_name=settings.host, server_port=settings.port)
+    guarded = SessionGuard(app, registry, str(runtime.ephemeral.path), secure=settings.ssl_certfile is not None)
+    return guarded, runtime
+
+
+def serve() -> int:
+    import uvicorn
+
+    try:
+        settings = Settings.from_env()
+        app, runtime = build_app(settings)
+    except ConfigError as exc:
+        print(f"linly-demo: cannot start: {exc.user_message}", file=sys.stderr)
+        return 1
+    scheme = "https" if settings.ssl_certfile else "http"
+    print(f"linly-demo: serving on {scheme}://{settings.host}:{settings.port} "
+          f"(ephemeral root memory-backed, TTL {settings.ttl_seconds:g} s)", flush=True)
+    logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
+    try:
+        uvicorn.run(app, host=settings.host, port=settings.port, access_log=False, log_level="warning",
+                    ssl_certfile=str(settings.ssl_certfile) if settings.ssl_certfile else None,
+                    ssl_keyfile=str(settings.ssl_keyfile) if settings.ssl_keyfile else None)
+    finally:
+        runtime.close()
+    return 0
