@@ -99,7 +99,7 @@ def build_interface(handlers: AppHandlers) -> gr.Blocks:
             enroll_status = gr.Markdown(elem_id="enroll-status")
         gr.Markdown("### 4. Generate")
         generate = gr.Button("Generate the talking video", variant="primary", elem_id="generate")
-        video = gr.Video(label="Talking portrait", interactive=False, elem_id="video")
+        video = gr.Video(label="Talking portrait", interactive=False, height=540, elem_id="video")
         with gr.Accordion("5. Privacy: what the server holds for you", open=True):
             privacy = gr.Markdown(handlers.privacy_report(None), elem_id="privacy")
             erase = gr.Button("Erase everything now", variant="stop", elem_id="erase")
