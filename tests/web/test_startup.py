@@ -1,0 +1,68 @@
+"""Start-up: importing app.py starts nothing; unsafe settings refuse to start; host and port follow the settings."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from linly_demo.config import Settings
+from tests.conftest import REPO
+
+
+def test_importing_app_starts_no_server_and_does_not_import_gradio() -> None:
+    code = "import sys, app; print('gradio' in sys.modules, 'uvicorn' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert result.returncode == 0 and result.stdout.strip() == "False False"
+
+
+def test_a_disk_backed_ephemeral_root_refuses_to_start(tmp_path: Path) -> None:
+    env = dict(os.environ, LINLY_EPHEMERAL_DIR=str(tmp_path / "on-disk"), LINLY_VOICE_STORE=str(tmp_path / "v"),
+               PYTHONPATH=str(REPO))
+    env.pop("LINLY_ALLOW_DISK_EPHEMERAL", None)
+    result = subprocess.run([sys.executable, "app.py"], capture_output=True, text=True, cwd=REPO, env=env,
+                            timeout=120)
+    assert result.returncode == 1
+    assert "cannot start" in result.stderr and "memory-backed" in result.stderr
+
+
+def test_a_voice_store_inside_the_ephemeral_root_refuses_to_start(tmp_path: Path) -> None:
+    root = Path("/dev/shm") / f"linly-start-{os.getpid()}"
+    env = dict(os.environ, LINLY_EPHEMERAL_DIR=str(root), LINLY_VOICE_STORE=str(root / "voices"),
+               PYTHONPATH=str(REPO))
+    try:
+        result = subprocess.run([sys.executable, "app.py"], capture_output=True, text=True, cwd=REPO, env=env,
+                                timeout=120)
+    finally:
+        subprocess.run(["rm", "-rf", str(root)], check=False)
+    assert result.returncode == 1 and "must not overlap" in result.stderr
+
+
+def test_host_and_port_settings() -> None:
+    assert Settings.from_env({}).host == "127.0.0.1" and Settings.from_env({}).port == 7860
+    assert Settings.from_env({"SPACE_ID": "me/demo"}).host == "0.0.0.0"
+    assert Settings.from_env({"LINLY_HOST": "192.168.1.5"}).host == "192.168.1.5"
+    assert Settings.from_env({"GRADIO_SERVER_PORT": "8080"}).port == 8080
+    assert Settings.from_env({"GRADIO_SERVER_PORT": "8080", "LINLY_PORT": "9090"}).port == 9090
+
+
+def test_sigterm_wipes_the_ephemeral_root(tmp_path: Path) -> None:
+    import httpx
+
+    from tests.web.conftest import start_server
+
+    server = start_server(tmp_path)
+    try:
+        with httpx.Client(base_url=server.url, timeout=30) as http:
+            http.get("/")
+            http.post("gradio_api/upload", files=[("files", ("a.wav", b"RIFF0000WAVE", "audio/wav"))])
+        assert server.files()
+        server.process.terminate()
+        output, _ = server.process.communicate(timeout=60)
+        assert server.process.returncode in (0, -15), output  # wiped, then ended by the signal
+        assert not server.ephemeral.exists() or server.files() == []
+    finally:
+        if server.process.poll() is None:
+            server.process.kill()
+        subprocess.run(["rm", "-rf", str(server.ephemeral)], check=False)
