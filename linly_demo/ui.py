@@ -8,6 +8,9 @@ to live and a delete callback that purges features and files), never in the brow
 
 from __future__ import annotations
 
+import base64
+import os
+import secrets
 from typing import Any
 
 import gradio as gr
@@ -27,27 +30,24 @@ in memory-backed storage, deleted the moment its features are extracted, and not
 short time limit."""
 
 
-class PortraitUpload(gr.Image):
-    """An image upload whose file goes to the handler untouched: Gradio's own preprocessing would open it with
-    PIL first, failing (and keeping the upload) on a bad file before the app could reject and delete it."""
+def untouched_upload(component: gr.Image) -> gr.Image:
+    """Make an image upload hand its file to the handler untouched. Gradio's own pre-processing would open it with
+    PIL first, failing (and keeping the upload) on a bad file before the app could reject and delete it. Set on
+    the instance: a subclass would make Gradio write a .pyi stub into the package at import."""
 
-    def get_block_name(self) -> str:
-        return "image"
-
-    def preprocess(self, payload):  # type: ignore[override]
+    def preprocess(payload):
         if payload is None:
             return None
         if payload.path is None and payload.url and payload.url.startswith("data:"):  # a webcam snapshot
-            import base64
-            import os
-            import secrets
-
-            path = os.path.join(self.GRADIO_CACHE, secrets.token_hex(16))
+            path = os.path.join(component.GRADIO_CACHE, secrets.token_hex(16))
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "wb") as handle:
                 handle.write(base64.b64decode(payload.url.split(",", 1)[-1], validate=False))
             return path
         return payload.path
+
+    component.preprocess = preprocess  # type: ignore[method-assign]
+    return component
 
 
 def _gradio(handler):
@@ -71,8 +71,9 @@ def build_interface(handlers: AppHandlers) -> gr.Blocks:
         with gr.Row():
             with gr.Column():
                 gr.Markdown("### 1. Your portrait")
-                portrait = PortraitUpload(label="Photo of a face", type="filepath", sources=["upload", "webcam"],
-                                          image_mode=None, elem_id="portrait")
+                portrait = untouched_upload(gr.Image(label="Photo of a face", type="filepath",
+                                                     sources=["upload", "webcam"], image_mode=None,
+                                                     elem_id="portrait"))
                 aligned = gr.Image(label="Aligned face (what the app keeps)", interactive=False, elem_id="aligned")
                 face_info = gr.Markdown(elem_id="face-info")
             with gr.Column():
