@@ -8,7 +8,7 @@ descriptor, raw scale where 0.6 is dlib's same-person threshold), and the share 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import av
@@ -25,6 +25,11 @@ TARGETS = {
     "silence_gap_ratio": ("<=", 0.15),
     "identity_distance_mean": ("<=", 0.35),
     "face_detected_rate": (">=", 0.99),
+}
+# Measured only when the text is known (`evaluate --text`; see linly_demo/articulation.py).
+TEXT_TARGETS = {
+    "bilabial_closure_rate": (">=", 0.9),
+    "rounding_contrast": (">=", 0.05),
 }
 # Silence: quieter than the clip's loud speech by 30 dB, for at least 200 ms (the frames at each end excluded).
 SILENCE_DB_BELOW_PEAK = 30.0
@@ -48,17 +53,25 @@ class QualityReport:
     silence_frames: int
     identity_distance_mean: float | None
     identity_distance_max: float | None
+    bilabial_closure_rate: float | None = None  # with the text only
+    bilabial_count: int = 0
+    rounding_contrast: float | None = None
+    mouth_width_rounded: float | None = None
+    mouth_width_spread: float | None = None
+
+    def targets(self) -> dict[str, tuple[str, float]]:
+        return {**TARGETS, **(TEXT_TARGETS if self.bilabial_closure_rate is not None else {})}
 
     def passes(self) -> dict[str, bool]:
         results = {}
-        for name, (op, bound) in TARGETS.items():
+        for name, (op, bound) in self.targets().items():
             value = getattr(self, name)
             results[name] = value is not None and (value >= bound if op == ">=" else value <= bound)
         return results
 
     def as_dict(self) -> dict[str, object]:
         data = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in asdict(self).items()}
-        data["targets"] = {name: f"{op} {bound}" for name, (op, bound) in TARGETS.items()}
+        data["targets"] = {name: f"{op} {bound}" for name, (op, bound) in self.targets().items()}
         data["passes"] = self.passes()
         return data
 
@@ -83,8 +96,10 @@ class VideoEvaluator:
     def reference_descriptor(self, template: np.ndarray, landmarks68: np.ndarray) -> np.ndarray:
         return self._embedder.raw_descriptor(template, landmarks68)
 
-    def evaluate(self, path: str | Path, reference: np.ndarray | None = None) -> QualityReport:
-        """Measure a video; `reference` is the portrait's raw dlib descriptor (else the first detected frame's)."""
+    def evaluate(self, path: str | Path, reference: np.ndarray | None = None, text: str | None = None,
+                 language: str = "en") -> QualityReport:
+        """Measure a video; `reference` is the portrait's raw dlib descriptor (else the first detected frame's);
+        with `text` (what the video says) also the bilabial closure rate and the rounding contrast."""
         frames, fps = _decode_frames(path)
         landmarks, descriptors = [], []
         for index, frame in enumerate(frames):
@@ -101,7 +116,12 @@ class VideoEvaluator:
         measured = FrameMeasurements(np.stack(landmarks), envelope, fps)
         if reference is None and descriptors:
             reference = descriptors[0]
-        return summarise(measured, descriptors, reference)
+        report = summarise(measured, descriptors, reference)
+        if text:
+            from linly_demo.articulation import articulation
+
+            report = replace(report, **articulation(measured, speech, text, language).as_fields())
+        return report
 
     def _detect(self, frame: np.ndarray) -> dlib.full_object_detection | None:
         # A portrait video's face fills much of the frame: detect at about 256 px (HOG's 80 px window fits it).
@@ -139,6 +159,13 @@ def inner_lip_gap(landmarks: np.ndarray) -> np.ndarray:
                    for a, b in ((61, 67), (62, 66), (63, 65))], axis=0)
     eyes = np.linalg.norm(landmarks[:, 36:42].mean(axis=1) - landmarks[:, 42:48].mean(axis=1), axis=-1)
     return gap / eyes
+
+
+def mouth_width(landmarks: np.ndarray) -> np.ndarray:
+    """Mouth corner to corner (48-54) over the eye distance, per frame (NaN without a face)."""
+    width = np.linalg.norm(landmarks[:, 48] - landmarks[:, 54], axis=-1)
+    eyes = np.linalg.norm(landmarks[:, 36:42].mean(axis=1) - landmarks[:, 42:48].mean(axis=1), axis=-1)
+    return width / eyes
 
 
 def silence_mask(envelope: np.ndarray) -> np.ndarray:

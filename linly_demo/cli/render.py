@@ -39,7 +39,11 @@ def _portrait_and_speech(parser: argparse.ArgumentParser, video: bool = False) -
     source.add_argument("--text", help="text to speak (at most 500 characters), with offline TTS")
     if video:
         source.add_argument("--video", help="an already rendered video to measure; it is only read")
+        parser.add_argument("--transcript", help="with --video: the text it speaks (adds closure and rounding "
+                                                 "metrics)")
     parser.add_argument("--lang", choices=("en", "zh"), default="en", help="language of --text (default en)")
+    parser.add_argument("--mode", choices=("visemes", "loudness"), default="visemes",
+                        help="mouth shapes from visemes (default) or the loudness-only baseline")
     parser.add_argument("--voice-handle", help="speak --text in your enrolled voice (passphrase from "
                                                "LINLY_PASSPHRASE or a prompt)")
     parser.add_argument("--seed", type=int, default=0, help="seed for blinks and head motion (default 0)")
@@ -79,18 +83,21 @@ class _Session:
         return features
 
     def speech(self, args: argparse.Namespace, features):
+        """(speech, phoneme timing or None) from --audio or --text."""
         from linly_demo.audio import decode_audio
 
         started = time.perf_counter()
         if args.voice_handle and not args.text:
             raise InputRejected("--voice-handle needs --text (the enrolled voice speaks typed text).")
         if args.text:
-            speech = self._spoken_text(args, features)
+            spoken = self._spoken_text(args, features)
+            speech, phonemes = spoken.speech, spoken.phonemes
         else:
             data = read_user_file(args.audio, self.settings.max_audio_bytes, "audio")
             speech = decode_audio(data, self.settings.max_audio_bytes, self.settings.max_audio_seconds)
+            phonemes = None
         self.lap("speech", started)
-        return speech
+        return speech, phonemes
 
     def _spoken_text(self, args: argparse.Namespace, features):
         from linly_demo.cli.voice import passphrase_from_user
@@ -104,11 +111,11 @@ class _Session:
         store = VoiceStore(self.settings.voice_store, self.ephemeral.path)
         voices = VoiceService(self.settings, self.audit, self.ephemeral, store, tokens)
         if not args.voice_handle:
-            return voices.speak(args.text, args.lang).speech
+            return voices.speak(args.text, args.lang)
         token = tokens.issue(features, self.subject)  # the same double verification as the app
         try:
             passphrase = passphrase_from_user()
-            return voices.synthesize(token, args.text, args.voice_handle, passphrase, args.lang, self.subject).speech
+            return voices.synthesize(token, args.text, args.voice_handle, passphrase, args.lang, self.subject)
         finally:
             tokens.revoke(token)
 
@@ -116,9 +123,9 @@ class _Session:
         from linly_demo.render.pipeline import render_video
 
         features = self.portrait(args.portrait)
-        speech = self.speech(args, features)
+        speech, phonemes = self.speech(args, features)
         rendered = render_video(features, speech, self.ephemeral, self.settings.fps, self.settings.video_size,
-                                seed=args.seed, device=self.device)
+                                seed=args.seed, device=self.device, phonemes=phonemes, mode=args.mode)
         for stage in ("driving", "frames", "encode"):
             self.timings[stage] = rendered.timings[stage]
         self.audit.record("render.completed", "ok", subject=self.subject, duration_s=rendered.timings["total"])
@@ -144,6 +151,7 @@ def run_render(args: argparse.Namespace) -> int:
         "video_seconds": round(rendered.video.duration, 3),
         "audio_seconds": round(speech.duration, 3),
         "seed": args.seed,
+        "mouth_shapes": rendered.driving.viseme_source,
         "device": session.device.type,
         "timings_ms": session.timings_ms(),
         "real_time_factor": round(session.timings["total"] / max(speech.duration, 1e-6), 3),
@@ -165,7 +173,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
     try:
         started = time.perf_counter()
         reference = evaluator.reference_descriptor(features.template, features.landmarks68)
-        report = evaluator.evaluate(video_path, reference)
+        transcript = args.text or getattr(args, "transcript", None)
+        report = evaluator.evaluate(video_path, reference, transcript, args.lang)
         session.lap("evaluate", started)
     finally:
         if rendered is not None:

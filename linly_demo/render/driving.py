@@ -1,19 +1,24 @@
-"""Driving signals: speech -> per-frame face coefficients (mouth, eyes, brows, head).
+"""Driving signals: speech (+ phoneme timing when known) -> per-frame visemes and face coefficients.
 
-Guarantees: one row per video frame; the mouth leads the sound by one frame (40 ms at 25 fps) with fast attack
-and slower release, and closes in pauses; blinks are random, 2-6 s apart, about 150 ms long; head motion is a
-degree or two of slow rotation and drift, a little more on stressed syllables and nearly none in pauses;
-identical for the same speech and seed.
+Guarantees: one row per video frame; mouth shapes come from visemes (exact from eSpeak's phonemes for text,
+estimated from the signal for uploaded speech) while loudness sets the overall opening; the mouth leads the sound
+by one frame (40 ms at 25 fps) with fast attack and slower release, closes in pauses and on every p/b/m; blinks
+are random, 2-6 s apart, about 150 ms long; head motion is a degree or two of slow rotation and drift, with small
+nods and brow lifts on stressed syllables and nearly none in pauses; identical for the same speech and seed.
+A loudness-only mode (no visemes) is kept as a baseline for evaluation.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
 from linly_demo.audio import Speech
 from linly_demo.render.prosody import SpeechFeatures, speech_features
+from linly_demo.render.visemes import VISEME_INDEX, VISEMES, is_stressed, visemes_from_audio, visemes_from_phonemes
 
 CHANNELS = (
     "jaw_open",  # 0 closed .. 1 wide open
@@ -27,18 +32,43 @@ CHANNELS = (
     "head_pitch",  # degrees, positive = nod down
     "head_dx",  # fraction of the frame width
     "head_dy",  # fraction of the frame height
+    "lip_press",  # 0 .. 1, lips brought fully together ("p", "b", "m"), whatever the jaw does
+    "lower_lip_tuck",  # 0 .. 1, lower lip raised to the upper teeth ("f", "v")
+    "teeth_show",  # 0 .. 1, teeth visible through a small opening ("s", "t", "th", "ee")
 )
 CHANNEL_INDEX = {name: i for i, name in enumerate(CHANNELS)}
 LEAD_FRAMES = 1
 BLINK_PROFILE = np.array([0.55, 1.0, 0.75, 0.3])  # 4 frames = 160 ms at 25 fps
 
 
+MODES = ("visemes", "loudness")
+# What each viseme does to the mouth (the jaw value scales the loudness-driven opening).
+VISEME_MOUTH = {  # viseme: (jaw, spread, round, upper-lip raise, lower-lip tuck, teeth)
+    "neutral": (0.85, 0.0, 0.0, 0.0, 0.0, 0.0),
+    "closed": (0.0, 0.0, 0.0, 0.0, 0.0, 0.0),
+    "labiodental": (0.25, 0.1, 0.0, 0.45, 1.0, 0.9),
+    "rounded": (0.8, 0.0, 1.0, 0.0, 0.0, 0.0),
+    "spread": (0.75, 1.0, 0.0, 0.2, 0.0, 0.5),
+    "open": (1.4, 0.15, 0.0, 0.1, 0.0, 0.2),
+    "dental": (0.45, 0.35, 0.0, 0.3, 0.0, 1.0),
+}
+PAUSE_PRESS = 0.6
+_MOUTH = np.array([VISEME_MOUTH[name] for name in VISEMES])  # (len(VISEMES), 6)
+
+
+class PhonemeTiming(Protocol):
+    symbol: str
+    start: float  # seconds from the start of the speech
+
+
 @dataclass(frozen=True)
 class DrivingSignals:
-    """Coefficient tracks, one row per video frame, columns named by CHANNELS."""
+    """Coefficient tracks, one row per video frame, columns named by CHANNELS; viseme weights per frame."""
 
     fps: int
     coefficients: np.ndarray  # (n_frames, len(CHANNELS)) float32, read-only
+    visemes: np.ndarray | None = None  # (n_frames, len(VISEMES)) float32 weights summing to 1, read-only
+    viseme_source: str = "none"  # "phonemes", "audio" or "none" (loudness-only baseline)
 
     @property
     def n_frames(self) -> int:
@@ -48,12 +78,25 @@ class DrivingSignals:
         return self.coefficients[:, CHANNEL_INDEX[name]]
 
 
-def driving_from_speech(speech: Speech, fps: int = 25, seed: int = 0) -> DrivingSignals:
-    """Coefficients for a clip of speech (loudness, voicing and spectral shape drive the mouth)."""
-    return driving_from_features(speech_features(speech, fps), seed)
+def driving_from_speech(speech: Speech, fps: int = 25, seed: int = 0,
+                        phonemes: Sequence[PhonemeTiming] | None = None, mode: str = "visemes") -> DrivingSignals:
+    """Coefficients for a clip of speech; `phonemes` (eSpeak's timing, for text) make the mouth shapes exact,
+    without them they are estimated from the signal; mode "loudness" is the viseme-free baseline."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}")
+    features = speech_features(speech, fps)
+    if mode == "loudness":
+        return driving_from_features(features, seed)
+    if phonemes:
+        weights = visemes_from_phonemes([p.symbol for p in phonemes], [p.start for p in phonemes],
+                                        speech.duration, features.n_frames, fps)
+        stressed = [p.start for p in phonemes if is_stressed(p.symbol)]
+        return driving_from_features(features, seed, weights, "phonemes", stressed)
+    return driving_from_features(features, seed, visemes_from_audio(features), "audio")
 
 
-def driving_from_features(features: SpeechFeatures, seed: int = 0) -> DrivingSignals:
+def driving_from_features(features: SpeechFeatures, seed: int = 0, visemes: np.ndarray | None = None,
+                          viseme_source: str = "none", stressed_at: Sequence[float] | None = None) -> DrivingSignals:
     n, fps = features.n_frames, features.fps
     tracks = np.zeros((n, len(CHANNELS)), dtype=np.float64)
     speaking = features.loudness > 0.12
@@ -61,20 +104,17 @@ def driving_from_features(features: SpeechFeatures, seed: int = 0) -> DrivingSig
     # Opening follows the amplitude (a wider mouth radiates more sound); voiced sounds open wider.
     amplitude = np.sqrt(np.clip(features.rms / np.percentile(features.rms, 95), 0.0, 1.2))
     opening = np.where(speaking, np.minimum(amplitude * (0.6 + 0.5 * features.voicing), 1.05), 0.0)
-    tracks[:, CHANNEL_INDEX["jaw_open"]] = _lead(_attack_release(opening, attack=0.8, release=0.55))
-
-    vowel = speaking & (features.voicing > 0.45)
-    spread = np.where(vowel, np.clip(0.4 * features.centroid, 0, 1), 0.0)
-    rounding = np.where(vowel, np.clip(-0.4 * features.centroid, 0, 1), 0.0)
-    fricative = speaking & (features.voicing < 0.45)
-    raise_upper = np.where(fricative, np.clip((features.high_band - 0.15) * 2.5, 0, 1), 0.0)
-    tracks[:, CHANNEL_INDEX["lip_spread"]] = _lead(_attack_release(spread, 0.6, 0.4))
-    tracks[:, CHANNEL_INDEX["lip_round"]] = _lead(_attack_release(rounding, 0.6, 0.4))
-    tracks[:, CHANNEL_INDEX["upper_lip_raise"]] = _lead(_attack_release(0.6 * raise_upper, 0.7, 0.5))
+    if visemes is None:
+        _loudness_mouth(tracks, features, speaking, opening)
+    else:
+        _viseme_mouth(tracks, visemes, opening, ~speaking)
 
     rng = np.random.default_rng(seed)
     tracks[:, CHANNEL_INDEX["blink"]] = _blinks(n, fps, rng)
-    stress = _stress_pulses(features.loudness, fps)
+    if stressed_at is not None:
+        stress = _pulses_at(np.asarray(stressed_at) * fps, n, fps)
+    else:
+        stress = _stress_pulses(features.loudness, fps)
     tracks[:, CHANNEL_INDEX["brow_raise"]] = 0.5 * stress
     activity = _attack_release(speaking.astype(np.float64), 0.15, 0.05)
     calm = 0.3 + 0.7 * activity  # nearly still in pauses
@@ -87,7 +127,55 @@ def driving_from_features(features: SpeechFeatures, seed: int = 0) -> DrivingSig
 
     coefficients = tracks.astype(np.float32)
     coefficients.setflags(write=False)
-    return DrivingSignals(fps, coefficients)
+    frozen_visemes = None
+    if visemes is not None:
+        frozen_visemes = visemes.astype(np.float32)
+        frozen_visemes.setflags(write=False)
+    return DrivingSignals(fps, coefficients, frozen_visemes, viseme_source)
+
+
+def _loudness_mouth(tracks: np.ndarray, features: SpeechFeatures, speaking: np.ndarray,
+                    opening: np.ndarray) -> None:
+    """The baseline: loudness opens the jaw, spectral shape alone spreads or rounds the lips."""
+    tracks[:, CHANNEL_INDEX["jaw_open"]] = _lead(_attack_release(opening, attack=0.8, release=0.55))
+    vowel = speaking & (features.voicing > 0.45)
+    spread = np.where(vowel, np.clip(0.4 * features.centroid, 0, 1), 0.0)
+    rounding = np.where(vowel, np.clip(-0.4 * features.centroid, 0, 1), 0.0)
+    fricative = speaking & (features.voicing < 0.45)
+    raise_upper = np.where(fricative, np.clip((features.high_band - 0.15) * 2.5, 0, 1), 0.0)
+    tracks[:, CHANNEL_INDEX["lip_spread"]] = _lead(_attack_release(spread, 0.6, 0.4))
+    tracks[:, CHANNEL_INDEX["lip_round"]] = _lead(_attack_release(rounding, 0.6, 0.4))
+    tracks[:, CHANNEL_INDEX["upper_lip_raise"]] = _lead(_attack_release(0.6 * raise_upper, 0.7, 0.5))
+
+
+def _viseme_mouth(tracks: np.ndarray, visemes: np.ndarray, opening: np.ndarray, silent: np.ndarray) -> None:
+    """Visemes shape the mouth (they already lead the sound); loudness sets how far it opens. Closures are not
+    smoothed: a p/b/m presses the lips together on its frames whatever the jaw does. In pauses the lips rest
+    lightly together."""
+    mouth = visemes @ _MOUTH  # (n, 6)
+    jaw = np.minimum(_attack_release(_lead(opening) * mouth[:, 0], attack=0.9, release=0.6), 1.2)
+    resting = _lead(_attack_release(silent.astype(float), 0.35, 0.6)) * PAUSE_PRESS
+    press = np.maximum(visemes[:, VISEME_INDEX["closed"]], resting)
+    tracks[:, CHANNEL_INDEX["jaw_open"]] = jaw * (1.0 - 0.85 * press)  # lips can only meet with the jaw nearly shut
+    for column, name in enumerate(("lip_spread", "lip_round", "upper_lip_raise", "lower_lip_tuck", "teeth_show"), 1):
+        tracks[:, CHANNEL_INDEX[name]] = _attack_release(mouth[:, column], 0.7, 0.5)
+    tracks[:, CHANNEL_INDEX["lip_press"]] = press
+
+
+def _pulses_at(frames: np.ndarray, n: int, fps: int) -> np.ndarray:
+    """Raised-cosine bumps (300 ms) centred on the given frame positions, at least 0.35 s apart."""
+    pulse_len = max(3, int(0.3 * fps))
+    pulse = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(pulse_len) / (pulse_len - 1))
+    track = np.zeros(n)
+    last = -float(fps)
+    for centre in sorted(frames):
+        if centre - last < 0.35 * fps or not 0 <= centre < n:
+            continue
+        start = max(0, int(centre) - pulse_len // 2)
+        end = min(n, start + pulse_len)
+        track[start:end] = np.maximum(track[start:end], pulse[: end - start])
+        last = centre
+    return track
 
 
 def _attack_release(target: np.ndarray, attack: float, release: float) -> np.ndarray:
@@ -118,20 +206,10 @@ def _blinks(n: int, fps: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def _stress_pulses(loudness: np.ndarray, fps: int) -> np.ndarray:
-    """Raised-cosine bumps (300 ms) on loudness peaks above 0.75 that are at least 0.35 s apart."""
-    n = len(loudness)
-    pulse_len = max(3, int(0.3 * fps))
-    pulse = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(pulse_len) / (pulse_len - 1))
-    track = np.zeros(n)
-    last = -fps
-    for i in range(1, n - 1):
-        if loudness[i] > 0.75 and loudness[i] >= loudness[i - 1] and loudness[i] >= loudness[i + 1] \
-                and i - last >= int(0.35 * fps):
-            start = max(0, i - pulse_len // 2)
-            end = min(n, start + pulse_len)
-            track[start:end] = np.maximum(track[start:end], pulse[: end - start])
-            last = i
-    return track
+    """Pulses on loudness peaks above 0.75 (the accents of speech without a transcript)."""
+    peaks = [i for i in range(1, len(loudness) - 1)
+             if loudness[i] > 0.75 and loudness[i] >= loudness[i - 1] and loudness[i] >= loudness[i + 1]]
+    return _pulses_at(np.array(peaks, dtype=float), len(loudness), fps)
 
 
 def _drift(t: np.ndarray, rng: np.random.Generator, amplitude: float) -> np.ndarray:

@@ -50,7 +50,9 @@ def render_frames(features: Portrait, driving: DrivingSignals, device: torch.dev
         device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     rig = build_rig(features.template, features.landmarks68, size or features.template.shape[0])
     painter = MouthPainter(rig)
+    done = 0
     for frames, targets in warp_batches(rig, driving, device, batch_size):
-        for frame, landmarks in zip(frames, targets):
-            painter.paint(frame, landmarks)
+        for frame, landmarks, row in zip(frames, targets, driving.coefficients[done:done + len(frames)]):
+            painter.paint(frame, landmarks, row)
+        done += len(frames)
         yield frames

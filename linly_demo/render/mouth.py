@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 from scipy.interpolate import PchipInterpolator
 
+from linly_demo.render.driving import CHANNEL_INDEX
 from linly_demo.render.rig import FaceRig, lip_colour
 
 UPPER_CONTOUR = [60, 61, 62, 63, 64]
@@ -68,8 +69,10 @@ class MouthPainter:
         self._lip_shadow = np.clip(lips * 0.5, 0, 255)
         self._tongue = np.clip(lips * np.array([0.95, 0.55, 0.55]) * 0.62 * light, 0, 255)
 
-    def paint(self, frame: np.ndarray, landmarks: np.ndarray) -> None:
-        """Composite the interior into `frame` (S, S, 3) uint8, in place."""
+    def paint(self, frame: np.ndarray, landmarks: np.ndarray, coefficients: np.ndarray | None = None) -> None:
+        """Composite the interior into `frame` (S, S, 3) uint8, in place; `coefficients` is the frame's row of
+        driving coefficients (teeth shown through small openings for "s", "t", "f", "ee")."""
+        teeth_show = float(coefficients[CHANNEL_INDEX["teeth_show"]]) if coefficients is not None else 0.0
         upper = landmarks[UPPER_CONTOUR]
         lower = landmarks[LOWER_CONTOUR]
         x_left, x_right = float(upper[0, 0]), float(upper[-1, 0])
@@ -110,7 +113,10 @@ class MouthPainter:
 
         open_share = gap / max(width, 1.0)  # opening relative to mouth width
         teeth_height = np.minimum(0.12 * width, 0.45 * gap)  # upper teeth show on most open vowels
-        teeth_alpha = np.clip((open_share - 0.08) / 0.12, 0, 1) * np.clip(teeth_height - (ys - top), 0, 1.5) / 1.5
+        if teeth_show > 0:  # small openings with teeth behind them: the band fills most of the gap
+            teeth_height = np.maximum(teeth_height, np.minimum(0.12 * width, 0.8 * gap) * teeth_show)
+        visible = np.clip((open_share - 0.08 + 0.07 * teeth_show) / 0.12, 0, 1)
+        teeth_alpha = visible * np.clip(teeth_height - (ys - top), 0, 1.5) / 1.5
         teeth_alpha *= np.clip(1.35 - centred ** 2 * 1.9, 0, 1) * (ys >= top - 0.5)
         incisor = 0.93 + 0.07 * np.cos((across - 0.5) * 2 * np.pi / 0.12)
         below_lip = np.clip((ys - top) / np.maximum(teeth_height, 1), 0, 1)

@@ -8,7 +8,7 @@ features, speech and seed give the same frames.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -16,7 +16,7 @@ import torch
 
 from linly_demo.audio import Speech
 from linly_demo.ephemeral import EphemeralRoot
-from linly_demo.render.driving import DrivingSignals, driving_from_speech
+from linly_demo.render.driving import DrivingSignals, PhonemeTiming, driving_from_speech
 from linly_demo.render.frames import Portrait, render_frames
 from linly_demo.video import VideoFile, encode_video
 
@@ -31,11 +31,13 @@ class RenderedVideo:
 
 
 def render_video(features: Portrait, speech: Speech, ephemeral: EphemeralRoot, fps: int = 25, size: int = 512,
-                 seed: int = 0, device: torch.device | None = None,
-                 driving: DrivingSignals | None = None) -> RenderedVideo:
-    """Render `speech` spoken by the portrait; `driving` overrides the signals derived from the speech."""
+                 seed: int = 0, device: torch.device | None = None, driving: DrivingSignals | None = None,
+                 phonemes: Sequence[PhonemeTiming] | None = None, mode: str = "visemes") -> RenderedVideo:
+    """Render `speech` spoken by the portrait. `phonemes` (eSpeak's timing, for text) give exact mouth shapes;
+    `mode="loudness"` is the viseme-free baseline; `driving` overrides the signals derived from the speech."""
     started = time.perf_counter()
-    driving = driving if driving is not None else driving_from_speech(speech, fps, seed)
+    if driving is None:
+        driving = driving_from_speech(speech, fps, seed, phonemes, mode)
     driving_time = time.perf_counter() - started
     frame_time = [0.0]
 

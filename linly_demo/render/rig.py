@@ -173,12 +173,14 @@ def _mouth_bases(bases: np.ndarray, marks: np.ndarray, d: float) -> None:
     spread[[56, 57, 58], 1] = -0.015 * d
 
     rounding = bases[CHANNEL_INDEX["lip_round"]]
-    for index in CORNERS:
-        rounding[index, 0] = -side[index] * 0.17 * d
+    for index in CORNERS:  # puckered lips: the corners come well in, the lip texture bunches up
+        rounding[index, 0] = -side[index] * 0.24 * d
     for index in [49, 53, 55, 59]:
-        rounding[index, 0] = -side[index] * 0.10 * d
+        rounding[index, 0] = -side[index] * 0.15 * d
     for index in [61, 63, 65, 67, 50, 52, 56, 58]:
-        rounding[index, 0] = -side[index] * 0.07 * d
+        rounding[index, 0] = -side[index] * 0.09 * d
+    for index, share in {4: 0.05, 5: 0.06, 6: 0.04, 12: 0.05, 11: 0.06, 10: 0.04}.items():
+        rounding[index, 0] = -side[index] * share * d  # the cheeks draw in with the pucker
     rounding[[50, 51, 52], 1] = -0.035 * d
     rounding[[56, 57, 58], 1] = 0.035 * d
 
@@ -186,6 +188,16 @@ def _mouth_bases(bases: np.ndarray, marks: np.ndarray, d: float) -> None:
     lift[[50, 51, 52], 1] = -0.07 * d
     lift[[49, 53], 1] = -0.04 * d
     lift[UPPER_INNER, 1] = -0.035 * d  # the lip curls up more than its inner edge lifts
+
+    tuck = bases[CHANNEL_INDEX["lower_lip_tuck"]]  # "f", "v": the lower lip rises to the upper teeth
+    tuck[LOWER_INNER, 1] = -0.09 * d
+    tuck[[65, 67], 1] = -0.07 * d
+    tuck[LOWER_OUTER, 1] = -0.06 * d
+    tuck[[55, 59], 1] = -0.04 * d
+
+    teeth = bases[CHANNEL_INDEX["teeth_show"]]  # lips part a little off the teeth
+    teeth[UPPER_INNER, 1] = -0.025 * d
+    teeth[[50, 51, 52], 1] = -0.02 * d
 
 
 def _eye_and_brow_bases(bases: np.ndarray, marks: np.ndarray, d: float, n_vertices: int) -> None:

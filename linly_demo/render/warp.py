@@ -18,6 +18,7 @@ from linly_demo.render.driving import CHANNEL_INDEX, DrivingSignals
 from linly_demo.render.rig import EYELIDS, LOWER_INNER, LOWER_OUTER, UPPER_INNER, UPPER_OUTER, FaceRig
 
 _SUBPIXEL_BITS = 4
+PRESS_THINNING = 0.25
 
 
 def target_vertices(rig: FaceRig, coefficients: np.ndarray) -> np.ndarray:
@@ -25,6 +26,7 @@ def target_vertices(rig: FaceRig, coefficients: np.ndarray) -> np.ndarray:
     coeffs = coefficients.astype(np.float32)
     local = rig.vertices[None] + rig.rest_offset[None] + np.einsum("tc,cvk->tvk", coeffs, rig.bases)
     _prevent_folds(local)
+    _press_lips(local, coeffs[:, CHANNEL_INDEX["lip_press"]])
     roll = np.radians(coeffs[:, CHANNEL_INDEX["head_roll"]])
     shift = np.stack([coeffs[:, CHANNEL_INDEX["head_dx"]], coeffs[:, CHANNEL_INDEX["head_dy"]]], axis=1) * rig.size
     cos, sin = np.cos(roll)[:, None], np.sin(roll)[:, None]
@@ -43,6 +45,24 @@ def _prevent_folds(local: np.ndarray) -> None:
     local[:, LOWER_INNER, 1] = np.maximum(local[:, LOWER_INNER, 1], local[:, UPPER_INNER, 1])
     local[:, UPPER_OUTER[1:4], 1] = np.minimum(local[:, UPPER_OUTER[1:4], 1], local[:, UPPER_INNER, 1] - 1.0)
     local[:, LOWER_OUTER[1:4], 1] = np.maximum(local[:, LOWER_OUTER[1:4], 1], local[:, LOWER_INNER, 1] + 1.0)
+
+
+def _press_lips(local: np.ndarray, press: np.ndarray) -> None:
+    """Bring the inner lips together by `press` (1 = fully closed) whatever the jaw does; each lip keeps its
+    thickness (its outer contour moves with its inner one)."""
+    if not np.any(press > 0):
+        return
+    upper, lower = local[:, UPPER_INNER, 1], local[:, LOWER_INNER, 1]
+    meet = upper + 0.45 * (lower - upper)
+    down = ((meet - upper) * press[:, None]).mean(axis=1, keepdims=True)
+    up = ((meet - lower) * press[:, None]).mean(axis=1, keepdims=True)
+    local[:, UPPER_INNER, 1] += (meet - upper) * press[:, None]
+    local[:, LOWER_INNER, 1] += (meet - lower) * press[:, None]
+    # Pressed lips also thin out a little (they roll inwards against each other).
+    upper_thickness = (local[:, UPPER_INNER, 1] - local[:, [50, 51, 52], 1]).mean(axis=1, keepdims=True)
+    lower_thickness = (local[:, [58, 57, 56], 1] - local[:, LOWER_INNER, 1]).mean(axis=1, keepdims=True)
+    local[:, UPPER_OUTER, 1] += down + PRESS_THINNING * upper_thickness * press[:, None]
+    local[:, LOWER_OUTER, 1] += up - PRESS_THINNING * lower_thickness * press[:, None]
 
 
 def backward_affines(rig: FaceRig, targets: np.ndarray) -> np.ndarray:

@@ -20,7 +20,7 @@ from typing import Any
 from PIL import Image
 
 from linly_demo.audio import decode_audio_file
-from linly_demo.errors import InputRejected, LinlyError, TokenError
+from linly_demo.errors import LinlyError, TokenError
 from linly_demo.render.pipeline import render_video
 from linly_demo.runtime import Runtime
 from linly_demo.web.guard import COOKIE
@@ -187,6 +187,7 @@ class AppHandlers:
                 session.token = None
                 raise UserFacingError(exc.user_message) from None
             progress(0.15, "speech")
+            phonemes = None
             if audio_path:
                 speech = decode_audio_file(audio_path, self.runtime.ephemeral, settings.max_audio_bytes,
                                            settings.max_audio_seconds)
@@ -195,7 +196,7 @@ class AppHandlers:
                 spoken = (voices.synthesize(session.token, text, voice_handle or "", passphrase or "",
                                             language or "en", session.subject)
                           if use_my_voice else voices.speak(text, language or "en"))
-                speech = spoken.speech
+                speech, phonemes = spoken.speech, spoken.phonemes
             else:
                 raise UserFacingError("Please upload or record speech, or type some text to speak.")
         finally:
@@ -203,7 +204,8 @@ class AppHandlers:
                 self._delete(audio_path)
         progress(0.3, "driving signals and frames")
         started = time.perf_counter()
-        rendered = render_video(features, speech, self.runtime.ephemeral, settings.fps, settings.video_size)
+        rendered = render_video(features, speech, self.runtime.ephemeral, settings.fps, settings.video_size,
+                                phonemes=phonemes)
         progress(0.95, "encoding")
         self.runtime.audit.record("render.completed", "ok", session.subject, duration_s=time.perf_counter() - started)
         return self._keep(session, rendered.video.path, "video"), session

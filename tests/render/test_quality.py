@@ -69,6 +69,7 @@ def test_the_metrics_can_fail(astronaut_features: PortraitFeatures, speech: Spee
     coefficients = driving.coefficients.copy()
     jaw = coefficients[:, CHANNEL_INDEX["jaw_open"]]
     coefficients[:, CHANNEL_INDEX["jaw_open"]] = np.clip(0.8 - jaw, 0, 1)
+    coefficients[:, CHANNEL_INDEX["lip_press"]] = 0.0
     coefficients.setflags(write=False)
     report = measure(astronaut_features, speech, ephemeral, evaluator, DrivingSignals(25, coefficients))
     passes = report.passes()
