@@ -67,10 +67,11 @@ def visemes_from_phonemes(symbols: Sequence[str], starts: Sequence[float], durat
     for symbol, start, end in zip(symbols, starts, ends):
         viseme = viseme_of(symbol)
         span = (times >= start - LEAD_SECONDS) & (times < end - LEAD_SECONDS)
+        if viseme == "closed":  # set exactly below; blurring it would only dull the vowels around it
+            closures.append((start - LEAD_SECONDS, end - LEAD_SECONDS))
+            continue
         targets[span] = 0.0
         targets[span, VISEME_INDEX[viseme]] = 1.0
-        if viseme == "closed":
-            closures.append((start - LEAD_SECONDS, end - LEAD_SECONDS))
     weights = _frame_average(_blur(targets, COARTICULATION_SECONDS / step), times, n_frames, fps)
     for start, end in closures:
         _force_closed(weights, start, end, fps)

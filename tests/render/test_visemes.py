@@ -1,0 +1,78 @@
+"""Mouth shapes from what is said: phoneme -> viseme, coarticulation, closures never skipped, audio estimates."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from linly_demo.audio import Speech, speech_from_pcm
+from linly_demo.render.driving import CHANNEL_INDEX, driving_from_speech
+from linly_demo.render.visemes import VISEME_INDEX, VISEMES, viseme_of, visemes_from_phonemes
+from linly_demo.voice.tts import Speaker
+
+SENTENCE = "Maybe Bob put the blue boat by the pier."
+
+
+@pytest.mark.parametrize("symbol,viseme", [
+    ("m", "closed"), ("b", "closed"), ("p", "closed"), ("f", "labiodental"), ("v", "labiodental"),
+    ("'u:", "rounded"), ("w", "rounded"), ("'oU", "rounded"), ("i:", "spread"), ("'eI", "spread"),
+    ("'a", "open"), ("aI", "open"), ("T", "dental"), ("D", "dental"), ("t", "dental"), ("l", "dental"),
+    ("_:", "neutral"), ("k", "neutral"), ("'ong", "rounded"), ("'i.", "spread"),
+])
+def test_phonemes_map_to_visemes(symbol: str, viseme: str) -> None:
+    assert viseme_of(symbol) == viseme
+
+
+def test_weights_blend_sum_to_one_and_every_closure_is_kept() -> None:
+    # A 10 ms "b" between two open vowels: far shorter than a frame, still a full closure.
+    symbols, starts = ["'a", "b", "'a", "_"], [0.0, 0.300, 0.310, 0.6]
+    weights = visemes_from_phonemes(symbols, starts, 0.7, 18, 25)
+    assert np.allclose(weights.sum(axis=1), 1.0) and (weights >= 0).all()
+    closed = weights[:, VISEME_INDEX["closed"]]
+    assert closed.max() == 1.0 and 1 <= (closed == 1.0).sum() <= 2
+    frame = int(np.argmax(closed))
+    assert abs((frame + 0.5) / 25 - (0.3 - 0.04)) <= 1 / 25  # led by 40 ms
+    open_track = weights[:, VISEME_INDEX["open"]]
+    assert open_track[2] > 0.9 and 0.05 < open_track[frame - 1] < 1.0  # blending next to the closure
+
+
+def test_text_driving_closes_on_every_bilabial_and_rounds_on_oo() -> None:
+    spoken = Speaker().speak(SENTENCE)
+    speech = speech_from_pcm(spoken.samples, spoken.sample_rate)
+    driving = driving_from_speech(speech, 25, 0, spoken.phonemes)
+    assert driving.viseme_source == "phonemes" and driving.visemes.shape == (driving.n_frames, len(VISEMES))
+    press, jaw = driving.track("lip_press"), driving.track("jaw_open")
+    for phoneme in spoken.phonemes:
+        if phoneme.symbol in ("p", "b", "m"):
+            frame = min(driving.n_frames - 1, int((phoneme.start - 0.04) * 25 + 0.5))
+            around = slice(max(0, frame - 1), frame + 2)
+            assert press[around].max() == 1.0 and jaw[around].min() < 0.1
+    blue = next(p for p in spoken.phonemes if p.symbol == "'u:")
+    frame = int((blue.start + 0.02) * 25)
+    assert driving.track("lip_round")[frame] > 0.5 > driving.track("lip_spread")[frame]
+    baseline = driving_from_speech(speech, 25, 0, spoken.phonemes, mode="loudness")
+    assert baseline.visemes is None and baseline.track("lip_press").max() == 0.0
+
+
+def test_stressed_syllables_nod_the_head_and_lift_the_brows() -> None:
+    spoken = Speaker().speak(SENTENCE)
+    driving = driving_from_speech(speech_from_pcm(spoken.samples, spoken.sample_rate), 25, 0, spoken.phonemes)
+    stressed = [p.start for p in spoken.phonemes if p.symbol.startswith("'")]
+    brow = driving.track("brow_raise")
+    assert len(stressed) >= 4
+    for start in stressed:  # a lift near every stressed syllable (pulses are at least 0.35 s apart)
+        assert brow[max(0, int((start - 0.4) * 25)):int((start + 0.4) * 25) + 1].max() > 0.2
+    assert brow.min() == 0.0
+    pitch = driving.track("head_pitch")
+    assert pitch[int(stressed[0] * 25)] > pitch[0]
+
+
+def test_audio_without_transcript_estimates_visemes() -> None:
+    spoken = Speaker().speak(SENTENCE)
+    speech = Speech(speech_from_pcm(spoken.samples, spoken.sample_rate).samples.copy())
+    driving = driving_from_speech(speech, 25, 0)
+    assert driving.viseme_source == "audio"
+    assert np.allclose(driving.visemes.sum(axis=1), 1.0, atol=1e-5)
+    assert driving.track("lip_press").max() == 1.0  # some closures found from energy dips
+    assert driving.track("lip_round").max() > 0.2 and driving.track("lip_spread").max() > 0.2
+    assert CHANNEL_INDEX["teeth_show"] > CHANNEL_INDEX["head_dy"]  # new channels were appended
