@@ -43,7 +43,7 @@ def render_frames(features: Portrait, driving: DrivingSignals, device: torch.dev
                   size: int | None = None, batch_size: int | None = None) -> Iterator[np.ndarray]:
     """Yield uint8 RGB frame batches (B, size, size, 3), one frame per row of `driving`.
 
-    `size` defaults to the template's own resolution (the video encoder upscales with Lanczos); a larger size
+    `size` defaults to the template's own resolution (the video encoder upscales it, bicubic); a larger size
     upscales the template first and warps at that size (worthwhile on a GPU).
     """
     if device is None:

@@ -103,18 +103,47 @@ def default_batch_size(device: torch.device, size: int) -> int:
     return int(max(4, min(32, (512 << 20) // per_frame)))
 
 
-class Warper:
-    """Samples warped frames for one rig on one device."""
+COARSE_STEP = 8  # pixels between exact samples of the smooth part of the warp field
+EXACT_MARGIN = 4  # pixels around the moving eyes and lips that are warped exactly
 
-    def __init__(self, rig: FaceRig, device: torch.device) -> None:
+
+def exact_regions(rig: FaceRig, targets: np.ndarray) -> list[tuple[int, int, int, int]]:
+    """(y0, y1, x0, x1) boxes, over the whole clip, around the eyes and the lips: where lids and lips meet the
+    warp field folds sharply and must be exact per pixel. Elsewhere it is smooth and sampled coarsely."""
+    boxes = []
+    for group in (list(range(36, 42)) + list(range(17, 22)), list(range(42, 48)) + list(range(22, 27)),
+                  list(range(48, 68))):
+        points = np.concatenate([targets[:, group].reshape(-1, 2), rig.vertices[group]])
+        low = np.floor(points.min(axis=0)).astype(int) - EXACT_MARGIN
+        high = np.ceil(points.max(axis=0)).astype(int) + EXACT_MARGIN + 1
+        x0, y0 = np.clip(low, 0, rig.size)
+        x1, y1 = np.clip(high, 0, rig.size)
+        if x1 > x0 and y1 > y0:
+            boxes.append((int(y0), int(y1), int(x0), int(x1)))
+    return boxes
+
+
+class Warper:
+    """Samples warped frames for one rig on one device.
+
+    The backward map is exact per pixel (per-triangle affine, clamped to the triangle's source box) inside the
+    regions where the field folds (eyes, lips) and bilinear between exact samples every COARSE_STEP pixels
+    elsewhere, where it is smooth (within a fraction of a pixel of the exact map). Frames are sampled with
+    `grid_sample` on CUDA and `cv2.remap` on the CPU (the same bilinear lookup, border replicated).
+    """
+
+    def __init__(self, rig: FaceRig, device: torch.device, regions: list[tuple[int, int, int, int]]) -> None:
         self.rig = rig
         self.device = device
-        self.map_size = rig.size  # exact per-pixel map: an interpolated map would smear across lip folds
+        self.size = rig.size
+        self.regions = regions
         source = torch.from_numpy(rig.source).to(device).permute(2, 0, 1).float()
         self._source = source.unsqueeze(0)
-        centres = torch.arange(self.map_size, dtype=torch.float32)
-        grid_y, grid_x = torch.meshgrid(centres, centres, indexing="ij")
-        self._pixels = torch.stack([grid_x, grid_y, torch.ones_like(grid_x)], dim=-1).to(device)  # (M, M, 3)
+        coarse = np.minimum(np.arange(0, self.size + COARSE_STEP, COARSE_STEP), self.size - 1)
+        self._coarse = coarse
+        self._coarse_pixels = self._homogeneous(coarse, coarse)
+        self._region_pixels = [self._homogeneous(np.arange(y0, y1), np.arange(x0, x1))
+                               for y0, y1, x0, x1 in regions]
         # Each triangle's source bounding box (row 0: the whole frame, for pixels outside every triangle). A
         # pixel the rasteriser puts in a sliver triangle may lie a hair outside it, where the sliver's
         # near-singular affine extrapolates far away; clamping to the box keeps it on that triangle's pixels.
@@ -123,32 +152,59 @@ class Warper:
         whole = np.array([[0, 0, rig.size - 1, rig.size - 1]], dtype=np.float32)
         self._boxes = torch.from_numpy(np.concatenate([whole, boxes]).astype(np.float32)).to(device)
 
-    def frames(self, targets: np.ndarray) -> torch.Tensor:
-        """(B, size, size, 3) uint8 frames for a batch of target vertex sets."""
+    def _homogeneous(self, ys: np.ndarray, xs: np.ndarray) -> torch.Tensor:
+        grid_y, grid_x = np.meshgrid(ys.astype(np.float32), xs.astype(np.float32), indexing="ij")
+        return torch.from_numpy(np.stack([grid_x, grid_y, np.ones_like(grid_x)], axis=-1)).to(self.device)
+
+    def _map_at(self, pixels: torch.Tensor, ids: torch.Tensor, affines: torch.Tensor) -> torch.Tensor:
+        """Source positions (B, H, W, 2) of output `pixels` (H, W, 3) that lie in triangles `ids` (B, H, W)."""
+        batch, height, width = ids.shape
+        per_pixel = torch.gather(
+            affines.reshape(batch, -1, 6), 1, (ids + 1).reshape(batch, -1, 1).expand(-1, -1, 6)
+        ).reshape(batch, height, width, 3, 2)
+        source_xy = torch.einsum("mnk,bmnkc->bmnc", pixels, per_pixel)
+        boxes = self._boxes[ids + 1]
+        return torch.maximum(torch.minimum(source_xy, boxes[..., 2:]), boxes[..., :2])
+
+    def maps(self, targets: np.ndarray) -> torch.Tensor:
+        """(B, size, size, 2) backward map (source x, y per output pixel) for a batch of target vertex sets."""
         affines = torch.from_numpy(backward_affines(self.rig, targets)).to(self.device)  # (B, F, 3, 2)
-        ids = torch.from_numpy(triangle_ids(self.rig, targets, self.map_size)).to(self.device)  # (B, M, M)
+        ids = torch.from_numpy(triangle_ids(self.rig, targets, self.size)).to(self.device)  # (B, S, S)
         batch = len(targets)
         identity = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]], device=self.device)
         affines = torch.cat([identity.expand(batch, 1, 3, 2), affines], dim=1)  # id -1 -> identity
-        per_pixel = torch.gather(
-            affines.reshape(batch, -1, 6), 1, (ids + 1).reshape(batch, -1, 1).expand(-1, -1, 6)
-        ).reshape(batch, self.map_size, self.map_size, 3, 2)
-        source_xy = torch.einsum("mnk,bmnkc->bmnc", self._pixels, per_pixel)  # (B, S, S, 2)
-        boxes = self._boxes[ids + 1]  # (B, S, S, 4)
-        source_xy = torch.maximum(torch.minimum(source_xy, boxes[..., 2:]), boxes[..., :2])
-        grid = (source_xy + 0.5) / self.rig.size * 2 - 1
-        sampled = F.grid_sample(self._source.expand(batch, -1, -1, -1), grid, mode="bilinear",
+        coarse_index = torch.from_numpy(self._coarse).to(self.device)
+        coarse_ids = ids[:, coarse_index][:, :, coarse_index]
+        coarse = self._map_at(self._coarse_pixels, coarse_ids, affines)  # (B, C, C, 2)
+        span = len(self._coarse)
+        full = F.interpolate(coarse.permute(0, 3, 1, 2), size=((span - 1) * COARSE_STEP + 1,) * 2,
+                             mode="bilinear", align_corners=True)[:, :, : self.size, : self.size]
+        field = full.permute(0, 2, 3, 1).contiguous()
+        for (y0, y1, x0, x1), pixels in zip(self.regions, self._region_pixels):
+            field[:, y0:y1, x0:x1] = self._map_at(pixels, ids[:, y0:y1, x0:x1], affines)
+        return field
+
+    def frames(self, targets: np.ndarray) -> np.ndarray:
+        """(B, size, size, 3) uint8 frames for a batch of target vertex sets."""
+        field = self.maps(targets)
+        if self.device.type == "cpu":
+            source = self.rig.source
+            maps = field.numpy()
+            return np.stack([cv2.remap(source, m[..., 0], m[..., 1], cv2.INTER_LINEAR,
+                                       borderMode=cv2.BORDER_REPLICATE) for m in maps])
+        grid = (field + 0.5) / self.size * 2 - 1
+        sampled = F.grid_sample(self._source.expand(len(targets), -1, -1, -1), grid, mode="bilinear",
                                 padding_mode="border", align_corners=False)
-        return sampled.clamp_(0, 255).round_().to(torch.uint8).permute(0, 2, 3, 1)
+        return sampled.clamp_(0, 255).round_().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
 
 
 def warp_batches(rig: FaceRig, driving: DrivingSignals, device: torch.device,
                  batch_size: int | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Yield (frames uint8 (B, S, S, 3) on the CPU, target vertices (B, V, 2)) batch by batch."""
-    warper = Warper(rig, device)
     batch_size = batch_size or default_batch_size(device, rig.size)
     targets = target_vertices(rig, driving.coefficients)
+    warper = Warper(rig, device, exact_regions(rig, targets))
     with torch.inference_mode():
         for start in range(0, len(targets), batch_size):
             chunk = targets[start:start + batch_size]
-            yield warper.frames(chunk).cpu().numpy(), chunk
+            yield warper.frames(chunk), chunk
