@@ -47,7 +47,7 @@ VISEME_MOUTH = {  # viseme: (jaw, spread, round, upper-lip raise, lower-lip tuck
     "neutral": (0.85, 0.0, 0.0, 0.0, 0.0, 0.0),
     "closed": (0.0, 0.0, 0.0, 0.0, 0.0, 0.0),
     "labiodental": (0.25, 0.1, 0.0, 0.45, 1.0, 0.9),
-    "rounded": (0.8, 0.0, 1.0, 0.0, 0.0, 0.0),
+    "rounded": (0.65, 0.0, 1.0, 0.0, 0.0, 0.0),
     "spread": (0.75, 1.0, 0.0, 0.2, 0.0, 0.5),
     "open": (1.4, 0.15, 0.0, 0.1, 0.0, 0.2),
     "dental": (0.45, 0.35, 0.0, 0.3, 0.0, 1.0),
@@ -132,6 +132,18 @@ def driving_from_features(features: SpeechFeatures, seed: int = 0, visemes: np.n
         frozen_visemes = visemes.astype(np.float32)
         frozen_visemes.setflags(write=False)
     return DrivingSignals(fps, coefficients, frozen_visemes, viseme_source)
+
+
+def viseme_pose(viseme: str, opening: float = 0.8) -> np.ndarray:
+    """One frame's coefficients holding a viseme at a typical speaking loudness (for previews and tests)."""
+    row = np.zeros(len(CHANNELS), np.float32)
+    jaw, spread, rounding, lift, tuck, teeth = VISEME_MOUTH[viseme]
+    row[CHANNEL_INDEX["jaw_open"]] = opening * jaw
+    for name, value in (("lip_spread", spread), ("lip_round", rounding), ("upper_lip_raise", lift),
+                        ("lower_lip_tuck", tuck), ("teeth_show", teeth)):
+        row[CHANNEL_INDEX[name]] = value
+    row[CHANNEL_INDEX["lip_press"]] = 1.0 if viseme == "closed" else 0.0
+    return row
 
 
 def _loudness_mouth(tracks: np.ndarray, features: SpeechFeatures, speaking: np.ndarray,

@@ -174,7 +174,7 @@ def _mouth_bases(bases: np.ndarray, marks: np.ndarray, d: float) -> None:
 
     rounding = bases[CHANNEL_INDEX["lip_round"]]
     for index in CORNERS:  # puckered lips: the corners come well in, the lip texture bunches up
-        rounding[index, 0] = -side[index] * 0.24 * d
+        rounding[index, 0] = -side[index] * 0.2 * d
     for index in [49, 53, 55, 59]:
         rounding[index, 0] = -side[index] * 0.15 * d
     for index in [61, 63, 65, 67, 50, 52, 56, 58]:

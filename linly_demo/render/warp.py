@@ -18,7 +18,7 @@ from linly_demo.render.driving import CHANNEL_INDEX, DrivingSignals
 from linly_demo.render.rig import EYELIDS, LOWER_INNER, LOWER_OUTER, UPPER_INNER, UPPER_OUTER, FaceRig
 
 _SUBPIXEL_BITS = 4
-PRESS_THINNING = 0.25
+PRESS_THINNING = 0.4
 
 
 def target_vertices(rig: FaceRig, coefficients: np.ndarray) -> np.ndarray:
