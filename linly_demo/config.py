@@ -58,6 +58,7 @@ class Settings:
     ssl_certfile: Path | None = None
     ssl_keyfile: Path | None = None
     render_concurrency: int = 2
+    wipe_on_exit: bool = True
 
     @property
     def max_upload_bytes(self) -> int:
@@ -105,12 +106,15 @@ class Settings:
             ssl_certfile=Path(certfile) if certfile else None,
             ssl_keyfile=Path(keyfile) if keyfile else None,
             render_concurrency=int(_number(env, "LINLY_RENDER_CONCURRENCY", 2, 1, 16)),
+            wipe_on_exit=_flag(env, "LINLY_WIPE_ON_EXIT", default=True),
         )
 
 
-def _flag(env: Mapping[str, str], name: str) -> bool:
+def _flag(env: Mapping[str, str], name: str, default: bool = False) -> bool:
     value = env.get(name, "").strip().lower()
-    if value in ("", "0", "false", "no", "off"):
+    if value == "":
+        return default
+    if value in ("0", "false", "no", "off"):
         return False
     if value in ("1", "true", "yes", "on"):
         return True

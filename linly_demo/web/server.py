@@ -24,7 +24,7 @@ def build_app(settings: Settings | None = None):
 
     settings = settings or Settings.from_env()
     os.umask(0o077)
-    runtime = build_runtime(settings, shutdown_hooks=True)
+    runtime = build_runtime(settings, shutdown_hooks=settings.wipe_on_exit)
     os.environ["GRADIO_TEMP_DIR"] = str(runtime.ephemeral.path)
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
     os.environ["GRADIO_RUN_HISTORY"] = "False"
@@ -69,5 +69,8 @@ def serve() -> int:
                     ssl_certfile=str(settings.ssl_certfile) if settings.ssl_certfile else None,
                     ssl_keyfile=str(settings.ssl_keyfile) if settings.ssl_keyfile else None)
     finally:
-        runtime.close()
+        if settings.wipe_on_exit:
+            runtime.close()
+        else:
+            runtime.ephemeral.stop_sweeper()
     return 0
