@@ -22,7 +22,7 @@ MAX_SWEEP_INTERVAL_SECONDS = 10.0
 
 def default_ephemeral_dir() -> Path:
     """A per-user directory under /dev/shm (tmpfs on Linux)."""
-    return Path("/dev/shm") / f"linly-demo-{os.getuid()}"
+    return Path("/dev/shm") / f"linly-demo-{os.getuid()}"  # nosec B108: tmpfs is the point; the root is checked to be memory-backed, 0700 and ours
 
 
 def default_voice_store() -> Path:
