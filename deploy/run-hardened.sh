@@ -53,8 +53,12 @@ exec unshare "${namespaces[@]}" bash -c '
     [ "${LINLY_OFFLINE:-0}" = "1" ] && ip link set lo up
     mount --make-rprivate /
     mount -t proc proc /proc
+    # The code is run from a bind mount at /mnt/repo, so it stays visible wherever it lives (even under /tmp,
+    # which gets a fresh tmpfs below).
+    mount -t tmpfs -o size=1m,mode=0755 tmpfs /mnt
+    mkdir /mnt/repo && mount --bind "$REPO" /mnt/repo
+    case "$PYTHON" in "$REPO"/*) PYTHON="/mnt/repo/${PYTHON#"$REPO"/}";; esac
     if [ -n "$CLOSED" ]; then
-        mount -t tmpfs -o size=1m,mode=0755 tmpfs /mnt
         mkdir /mnt/python && mount --bind "$PY_PREFIX" /mnt/python
         mount -t tmpfs -o size=1m,mode=0755 tmpfs "$CLOSED"
         mkdir -p "$PY_PREFIX" && mount --bind /mnt/python "$PY_PREFIX"
@@ -68,7 +72,7 @@ exec unshare "${namespaces[@]}" bash -c '
     mount -t tmpfs -o "size=256m,mode=1777,nosuid,nodev,noexec" tmpfs /tmp
     mount --bind "$VOICE_STORE" "$VOICE_STORE"
     mount -o remount,bind,rw "$VOICE_STORE"
-    cd "$REPO"
+    cd /mnt/repo
     setpriv --reuid="$APP_UID" --regid="$APP_UID" --clear-groups --no-new-privs \
         --bounding-set=-all --inh-caps=-all --ambient-caps=-all \
         env -i PATH=/usr/bin:/bin HOME=/tmp NUMBA_CACHE_DIR=/tmp MPLCONFIGDIR=/tmp PYTHONDONTWRITEBYTECODE=1 \
