@@ -27,12 +27,14 @@ pytestmark = [
 WRITE_ERRORS = ("Read-only file system", "Permission denied", "Errno 30", "Errno 13", "No space left")
 
 
-def _child(pid: int, timeout: float = 60) -> int:
+def _child(pid: int, launcher: subprocess.Popen, timeout: float = 60) -> int:
     deadline = time.time() + timeout
     while time.time() < deadline:
         found = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
         if found:
             return int(found[0])
+        if launcher.poll() is not None:
+            raise RuntimeError(f"run-hardened exited with {launcher.returncode}: {launcher.stdout.read()[-3000:]}")
         time.sleep(0.2)
     raise RuntimeError("no child process appeared")
 
@@ -64,8 +66,8 @@ def test_locked_down_offline_run(tmp_path: Path, astronaut: np.ndarray) -> None:
                                 stderr=subprocess.STDOUT, text=True)
     try:
         unshare = launcher.pid
-        init = _child(unshare)  # bash, PID 1 of the new PID namespace
-        app = _child(init)
+        init = _child(unshare, launcher)  # bash, PID 1 of the new PID namespace
+        app = _child(init, launcher)
         ready = False
         for _ in range(240):
             probe = _in_netns(app, sys.executable, "-c",
