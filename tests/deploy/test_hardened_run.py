@@ -27,12 +27,17 @@ pytestmark = [
 WRITE_ERRORS = ("Read-only file system", "Permission denied", "Errno 30", "Errno 13", "No space left")
 
 
-def _child(pid: int, launcher: subprocess.Popen, timeout: float = 60) -> int:
+def _child(pid: int, launcher: subprocess.Popen, marker: str, timeout: float = 120) -> int:
+    """The child of `pid` whose command line contains `marker` (start-up also runs short-lived children)."""
     deadline = time.time() + timeout
     while time.time() < deadline:
-        found = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
-        if found:
-            return int(found[0])
+        for child in subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split():
+            try:
+                command = Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if marker in command:
+                return int(child)
         if launcher.poll() is not None:
             raise RuntimeError(f"run-hardened exited with {launcher.returncode}: {launcher.stdout.read()[-3000:]}")
         time.sleep(0.2)
@@ -66,8 +71,8 @@ def test_locked_down_offline_run(tmp_path: Path, astronaut: np.ndarray) -> None:
                                 stderr=subprocess.STDOUT, text=True)
     try:
         unshare = launcher.pid
-        init = _child(unshare, launcher)  # bash, PID 1 of the new PID namespace
-        app = _child(init, launcher)
+        init = _child(unshare, launcher, "bash")  # PID 1 of the new PID namespace
+        app = _child(init, launcher, "app.py")
         ready = False
         for _ in range(240):
             probe = _in_netns(app, sys.executable, "-c",
