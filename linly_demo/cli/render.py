@@ -60,8 +60,8 @@ class _Session:
         from linly_demo.keys import ServerSecret
 
         self.settings = Settings.from_env()
-        secret = ServerSecret(self.settings.secret_key)
-        self.audit = AuditLog(self.settings.audit_log, secret.key_for("audit-subject"))
+        self.secret = ServerSecret(self.settings.secret_key)
+        self.audit = AuditLog(self.settings.audit_log, self.secret.key_for("audit-subject"))
         self.ephemeral = EphemeralRoot.from_settings(self.settings)
         self.device = torch_device(self.settings.device)
         self.subject = f"cli-{secrets.token_hex(8)}"
@@ -100,16 +100,11 @@ class _Session:
         return speech, phonemes
 
     def _spoken_text(self, args: argparse.Namespace, features):
-        from linly_demo.cli.voice import passphrase_from_user
-        from linly_demo.keys import ServerSecret
+        from linly_demo.cli.voice import open_voice_service, passphrase_from_user
         from linly_demo.tokens import TokenStore
-        from linly_demo.voice.service import VoiceService
-        from linly_demo.voice.store import VoiceStore
 
-        secret = ServerSecret(self.settings.secret_key)
-        tokens = TokenStore(secret.key_for("portrait-token"), self.settings.token_ttl_seconds, self.audit)
-        store = VoiceStore(self.settings.voice_store, self.ephemeral.path)
-        voices = VoiceService(self.settings, self.audit, self.ephemeral, store, tokens)
+        tokens = TokenStore(self.secret.key_for("portrait-token"), self.settings.token_ttl_seconds, self.audit)
+        voices = open_voice_service(self.settings, self.audit, self.ephemeral, tokens)
         if not args.voice_handle:
             return voices.speak(args.text, args.lang)
         token = tokens.issue(features, self.subject)  # the same double verification as the app

@@ -44,18 +44,23 @@ def passphrase_from_user(confirm: bool = False) -> str:
     return value
 
 
+def open_voice_service(settings, audit, ephemeral, tokens=None):
+    """The voice service over the configured store (refused when it overlaps the ephemeral root)."""
+    from linly_demo.voice.service import VoiceService
+    from linly_demo.voice.store import VoiceStore
+
+    return VoiceService(settings, audit, ephemeral, VoiceStore(settings.voice_store, ephemeral.path), tokens)
+
+
 def voice_service():
     from linly_demo.audit import AuditLog
     from linly_demo.config import Settings
     from linly_demo.ephemeral import EphemeralRoot
     from linly_demo.keys import ServerSecret
-    from linly_demo.voice.service import VoiceService
-    from linly_demo.voice.store import VoiceStore
 
     settings = Settings.from_env()
     audit = AuditLog(settings.audit_log, ServerSecret(settings.secret_key).key_for("audit-subject"))
-    ephemeral = EphemeralRoot.from_settings(settings)
-    return settings, VoiceService(settings, audit, ephemeral, VoiceStore(settings.voice_store, ephemeral.path))
+    return settings, open_voice_service(settings, audit, EphemeralRoot.from_settings(settings))
 
 
 def run_enroll(args: argparse.Namespace) -> int:

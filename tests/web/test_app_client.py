@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 from gradio_client import Client, handle_file
 
+from linly_demo.web.guard import COOKIE
 from tests.conftest import FACES, encode
 from tests.speech import encode_audio, real_speech_with_pauses, synthetic_voice
 from tests.web.conftest import Server
 
-COOKIE = "linly_session"
 
 
 def photo_file(tmp_path: Path, astronaut: np.ndarray) -> Path:

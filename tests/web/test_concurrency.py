@@ -11,11 +11,11 @@ import numpy as np
 from gradio_client import Client, handle_file
 from PIL import Image
 
+from linly_demo.web.guard import COOKIE
 from tests.conftest import encode
 from tests.speech import encode_audio, synthetic_voice
 from tests.web.conftest import Server
 
-COOKIE = "linly_session"
 
 
 def test_eight_clients_at_once(server: Server, tmp_path: Path, astronaut: np.ndarray) -> None:
