@@ -1,9 +1,10 @@
-"""The open mouth's interior: a shaded cavity, a hint of teeth and tongue, composited between the moved inner lips.
+"""The open mouth's interior: a shaded cavity, teeth and a hint of tongue, composited between the moved inner lips.
 
 Guarantees: the interior is drawn only between the upper and lower inner-lip contours of each frame, with soft
-(anti-aliased, feathered) edges; its colours come from the portrait's own lips and lighting (no flat colours):
-darker towards the back, upper teeth only once the opening is large enough, lower teeth and tongue only for
-wide openings; a closed mouth shows only a thin, dark lip line.
+(anti-aliased, feathered) edges; its colours come from the portrait's own lips and lighting (no flat colours),
+darker towards the back. When the photo shows teeth, those teeth are used (upper ones hung from the upper lip,
+lower ones from the lower lip); otherwise synthesised upper teeth show only once the opening is large enough;
+lower teeth and tongue only for wide openings; a closed mouth shows only a thin, dark lip line.
 """
 
 from __future__ import annotations
@@ -12,13 +13,10 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-from scipy.interpolate import PchipInterpolator
 
 from linly_demo.render.driving import CHANNEL_INDEX
-from linly_demo.render.rig import FaceRig, lip_colour
-
-UPPER_CONTOUR = [60, 61, 62, 63, 64]
-LOWER_CONTOUR = [60, 67, 66, 65, 64]
+from linly_demo.render.lips import LOWER_CONTOUR, UPPER_CONTOUR, lip_colour, smooth_curve
+from linly_demo.render.rig import FaceRig
 
 
 @dataclass(frozen=True)
@@ -34,17 +32,6 @@ def mouth_palette(rig: FaceRig) -> MouthPalette:
     cheeks = np.concatenate([_patch(rig.source, marks[[1, 2, 3, 31]]), _patch(rig.source, marks[[15, 14, 13, 35]])])
     luma = float(np.median(cheeks @ np.array([0.299, 0.587, 0.114]))) if len(cheeks) else 150.0
     return MouthPalette(lip_colour(rig.source, marks), float(np.clip(luma / 160.0, 0.6, 1.25)))
-
-
-def _smooth_curve(points: np.ndarray, xs: np.ndarray) -> np.ndarray:
-    """A lip contour through its landmarks, without the corners a polyline would draw (monotone cubic)."""
-    order = np.argsort(points[:, 0], kind="stable")
-    px, py = points[order, 0].astype(np.float64), points[order, 1].astype(np.float64)
-    keep = np.concatenate([[True], np.diff(px) > 1e-3])
-    px, py = px[keep], py[keep]
-    if len(px) < 3:
-        return np.interp(xs, px, py)
-    return PchipInterpolator(px, py, extrapolate=False)(np.clip(xs, px[0], px[-1]))
 
 
 def _patch(image: np.ndarray, quad: np.ndarray) -> np.ndarray:
@@ -88,8 +75,8 @@ class MouthPainter:
             return
         xs = np.arange(x0, x1, dtype=np.float32)
         ys = np.arange(y0, y1, dtype=np.float32)[:, None]
-        top = _smooth_curve(upper, xs)[None, :]
-        bottom = _smooth_curve(lower, xs)[None, :]
+        top = smooth_curve(upper, xs)[None, :]
+        bottom = smooth_curve(lower, xs)[None, :]
         bottom = np.maximum(bottom, top)
         gap = bottom - top
         across = np.clip((xs - x_left) / width, 0, 1)[None, :]  # 0 .. 1 corner to corner
@@ -112,6 +99,55 @@ class MouthPainter:
         colour = colour * (1 - closing) + self._lip_shadow * closing
 
         open_share = gap / max(width, 1.0)  # opening relative to mouth width
+        if self.rig.teeth is not None:
+            colour = self._tongue_over(colour, across, ys, bottom, gap, open_share)
+            colour = self._photo_teeth_over(colour, landmarks, xs, ys, top, bottom, centred, closing[..., 0],
+                                            open_share, width)
+        else:
+            colour = self._synthetic_teeth_over(colour, across, centred, ys, top, bottom, gap, open_share, width,
+                                                teeth_show)
+
+        region = frame[y0:y1, x0:x1].astype(np.float32)
+        blended = region + (colour.astype(np.float32) - region) * alpha[..., None]
+        frame[y0:y1, x0:x1] = np.clip(blended + 0.5, 0, 255).astype(np.uint8)
+
+    def _tongue_over(self, colour: np.ndarray, across: np.ndarray, ys: np.ndarray, bottom: np.ndarray,
+                     gap: np.ndarray, open_share: np.ndarray, hidden: np.ndarray | float = 0.0) -> np.ndarray:
+        """A hint of tongue low in the mouth, for wide openings only."""
+        tongue_centre = bottom - 0.12 * gap
+        tongue = 1.0 - ((across - 0.5) / 0.32) ** 2 - ((ys - tongue_centre) / np.maximum(0.32 * gap, 1.0)) ** 2
+        tongue_alpha = np.clip(tongue * 2.5, 0, 1) * np.clip((open_share - 0.18) / 0.12, 0, 1) * (1 - hidden)
+        tongue_shade = 0.8 + 0.2 * np.clip(tongue, 0, 1)
+        return colour + (self._tongue * tongue_shade[..., None] - colour) * (0.85 * tongue_alpha)[..., None]
+
+    def _photo_teeth_over(self, colour: np.ndarray, landmarks: np.ndarray, xs: np.ndarray, ys: np.ndarray,
+                          top: np.ndarray, bottom: np.ndarray, centred: np.ndarray, closing: np.ndarray,
+                          open_share: np.ndarray, width: float) -> np.ndarray:
+        """The photo's own teeth: upper ones hung from the upper inner lip, lower ones stood on the lower lip (a
+        band in the photo's teeth colour when the photo shows no lower teeth and the mouth opens wide)."""
+        teeth = self.rig.teeth
+        assert teeth is not None
+        centre_x = (landmarks[60, 0] + landmarks[64, 0]) / 2
+        columns = np.broadcast_to((xs - centre_x + teeth.centre)[None, :], colour.shape[:2]).astype(np.float32)
+        upper_colour, upper_alpha, lower_colour, lower_alpha = teeth.sample(columns, ys - top, bottom - ys)
+        # Teeth further round the arch than they were in the photo (a wider mouth) fall into shadow.
+        photo_half = max(1.0, float(len(teeth.upper_start)) / 2)
+        photo_centred = np.abs(columns - teeth.centre) / photo_half
+        shade = (1.0 - 0.35 * np.clip(centred ** 2 - photo_centred ** 2, 0, 1))[..., None]
+        visible = 1.0 - closing  # lips about to meet show their shadow, not a fleck of teeth
+        has_lower = bool(np.any(teeth.split < teeth.lower_end))
+        if not has_lower:
+            band = np.clip((open_share - 0.28) / 0.12, 0, 1) * np.clip(0.06 * width - (bottom - ys), 0, 1.0)
+            band *= np.clip(1.0 - centred ** 2 * 1.4, 0, 1)
+            colour = colour + (teeth.median_colour * 0.75 - colour) * (0.8 * band)[..., None]
+        colour = colour + (lower_colour * shade * 0.9 - colour) * (lower_alpha * visible)[..., None]
+        return colour + (upper_colour * shade - colour) * (upper_alpha * visible)[..., None]
+
+    def _synthetic_teeth_over(self, colour: np.ndarray, across: np.ndarray, centred: np.ndarray, ys: np.ndarray,
+                              top: np.ndarray, bottom: np.ndarray, gap: np.ndarray, open_share: np.ndarray,
+                              width: float, teeth_show: float) -> np.ndarray:
+        """Teeth for a photo that shows none: an ivory band under the upper lip once the opening is large enough
+        (or small, with teeth_show), lower teeth and tongue for wide openings."""
         teeth_height = np.minimum(0.12 * width, 0.45 * gap)  # upper teeth show on most open vowels
         if teeth_show > 0:  # small openings with teeth behind them: the band fills most of the gap
             teeth_height = np.maximum(teeth_height, np.minimum(0.12 * width, 0.8 * gap) * teeth_show)
@@ -126,13 +162,4 @@ class MouthPainter:
         lower_teeth = np.clip((open_share - 0.28) / 0.12, 0, 1) * np.clip(0.06 * width - (bottom - ys), 0, 1.0)
         lower_teeth *= np.clip(1.0 - centred ** 2 * 1.4, 0, 1)
         colour = colour + (self._teeth * 0.75 - colour) * (0.8 * lower_teeth)[..., None]
-
-        tongue_centre = bottom - 0.12 * gap
-        tongue = 1.0 - ((across - 0.5) / 0.32) ** 2 - ((ys - tongue_centre) / np.maximum(0.32 * gap, 1.0)) ** 2
-        tongue_alpha = np.clip(tongue * 2.5, 0, 1) * np.clip((open_share - 0.18) / 0.12, 0, 1) * (1 - lower_teeth)
-        tongue_shade = 0.8 + 0.2 * np.clip(tongue, 0, 1)
-        colour = colour + (self._tongue * tongue_shade[..., None] - colour) * (0.85 * tongue_alpha)[..., None]
-
-        region = frame[y0:y1, x0:x1].astype(np.float32)
-        blended = region + (colour.astype(np.float32) - region) * alpha[..., None]
-        frame[y0:y1, x0:x1] = np.clip(blended + 0.5, 0, 255).astype(np.uint8)
+        return self._tongue_over(colour, across, ys, bottom, gap, open_share, hidden=lower_teeth)

@@ -3,7 +3,7 @@
 Guarantees: built once per portrait from its 68 landmarks; the frame border never moves (background stays still
 except near the head); the mesh's connectivity is computed with the mouth held open, so no triangle bridges the
 lips and the mouth can open without tearing; a photo with an open mouth is closed at rest, so silence shows
-closed lips.
+closed lips; teeth the photo shows are cut out as a texture (for the mouth painter) before they are painted over.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ import numpy as np
 from scipy.spatial import Delaunay
 
 from linly_demo.render.driving import CHANNEL_INDEX, CHANNELS
+from linly_demo.render.lips import lip_colour, teeth_mask
+from linly_demo.render.teeth import TeethTexture, photo_teeth
 
 UPPER_INNER, LOWER_INNER = [61, 62, 63], [67, 66, 65]
 UPPER_OUTER, LOWER_OUTER = [49, 50, 51, 52, 53], [59, 58, 57, 56, 55]
@@ -39,6 +41,7 @@ class FaceRig:
     eye_distance: float
     mouth_width: float
     source_gap: float  # the photo's inner-lip gap, pixels
+    teeth: TeethTexture | None  # the photo's own teeth, when it shows them
 
 
 def build_rig(template: np.ndarray, landmarks68: np.ndarray, size: int) -> FaceRig:
@@ -56,6 +59,7 @@ def build_rig(template: np.ndarray, landmarks68: np.ndarray, size: int) -> FaceR
     head_weight = np.concatenate([np.ones(68), extra_weight])
     n_vertices = len(vertices)
 
+    teeth = photo_teeth(source, marks, eye_distance)
     rest = np.zeros((n_vertices, 2))
     if source_gap > 0.02 * eye_distance:
         _close_mouth(rest, gaps)
@@ -81,6 +85,7 @@ def build_rig(template: np.ndarray, landmarks68: np.ndarray, size: int) -> FaceR
         eye_distance=eye_distance,
         mouth_width=mouth_width,
         source_gap=source_gap,
+        teeth=teeth,
     )
 
 
@@ -103,15 +108,6 @@ def _support_points(marks: np.ndarray, eye_distance: float, size: int) -> tuple[
     return points, weights
 
 
-def lip_colour(image: np.ndarray, marks: np.ndarray) -> np.ndarray:
-    """Median RGB of the lips (between the outer and inner lip contours)."""
-    mask = np.zeros(image.shape[:2], np.uint8)
-    cv2.fillPoly(mask, [np.round(marks[48:60]).astype(np.int32)], 1)
-    cv2.fillPoly(mask, [np.round(marks[60:68]).astype(np.int32)], 0)
-    lips = image[mask.astype(bool)].reshape(-1, 3).astype(np.float64)
-    return np.median(lips, axis=0) if len(lips) >= 10 else np.array([150.0, 80.0, 80.0])
-
-
 def _without_mouth_interior(source: np.ndarray, marks: np.ndarray, eye_distance: float) -> np.ndarray:
     """Replace the photo's own teeth and mouth interior with a lip shadow, and the thin rim dlib's contour misses
     with lip colour, so closed lips meet in a thin line without flecks of teeth; the renderer paints an open
@@ -121,13 +117,7 @@ def _without_mouth_interior(source: np.ndarray, marks: np.ndarray, eye_distance:
     rim = max(1, int(round(0.02 * eye_distance)))
     grown = cv2.dilate(interior, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * rim + 1, 2 * rim + 1)))
     lips = lip_colour(source, marks)
-    # Teeth that dlib's inner contour leaves outside: pale, bright pixels between the outer lip contours.
-    outer = np.zeros(source.shape[:2], np.uint8)
-    cv2.fillPoly(outer, [np.round(marks[48:60]).astype(np.int32)], 255)
-    hsv = cv2.cvtColor(source, cv2.COLOR_RGB2HSV).astype(np.float32)
-    lip_hsv = cv2.cvtColor(np.uint8([[np.clip(lips, 0, 255)]]), cv2.COLOR_RGB2HSV)[0, 0].astype(np.float32)
-    near = cv2.dilate(interior, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (8 * rim + 1, 8 * rim + 1)))
-    teeth = (outer > 0) & (near > 0) & (hsv[..., 1] < 0.7 * lip_hsv[1]) & (hsv[..., 2] > lip_hsv[2] + 20)
+    teeth = teeth_mask(source, marks, eye_distance)
     grown = np.maximum(grown, cv2.dilate(teeth.astype(np.uint8) * 255, np.ones((3, 3), np.uint8)))
     shade = np.where(interior[..., None] > 0, lips * 0.62, lips * 0.92)
     fill = cv2.GaussianBlur(shade.astype(np.float32), (0, 0), 0.8)
