@@ -171,6 +171,10 @@ def _mouth_bases(bases: np.ndarray, marks: np.ndarray, d: float) -> None:
         rounding[index, 0] = -side[index] * 0.09 * d
     for index, share in {4: 0.05, 5: 0.06, 6: 0.04, 12: 0.05, 11: 0.06, 10: 0.04}.items():
         rounding[index, 0] = -side[index] * share * d  # the cheeks draw in with the pucker
+    # An "oo" opening is an oval, not a V: the upper inner lip arches up, the lower one rounds off beside its middle.
+    rounding[[61, 63], 1] = -0.025 * d
+    rounding[62, 1] = -0.035 * d
+    rounding[[65, 67], 1] = 0.02 * d
     rounding[[50, 51, 52], 1] = -0.035 * d
     rounding[[56, 57, 58], 1] = 0.035 * d
 
