@@ -82,15 +82,17 @@ def photo_teeth(image: np.ndarray, marks: np.ndarray, eye_distance: float) -> Te
     rows = np.arange(height, dtype=np.float32)[:, None]
     first = np.where(has, rows, np.inf).min(axis=0)[columns]
     last = np.where(has, rows, -np.inf).max(axis=0)[columns]
-    # The teeth's top and bottom edges are smooth arcs; the mask's are ragged (gaps, shadows, tips).
+    # The teeth's top edge is a smooth arc and their length falls off evenly either side of the middle; the mask's
+    # edges are ragged (gaps, tips) and one side is often in shadow, so both are fitted, the length symmetrically.
     grid = np.arange(len(xs), dtype=np.float32)
-    reach = np.clip(grid, columns[0], columns[-1])
-    upper_start, upper_fit = _smooth_edge(columns, first, counts[columns], reach)
+    centre = float((marks[60, 0] + marks[64, 0]) / 2 - x_left)
+    upper_start, upper_fit = _smooth_edge(columns, first, counts[columns], np.clip(grid, columns[0], columns[-1]))
     if upper_fit < MIN_EDGE_FIT:
         return None  # not a row of teeth under a lip (a pale lip, a blurred grin): the synthesised ones look better
-    lower_end, _ = _smooth_edge(columns, last, counts[columns], reach)  # tips are ragged: no test here
-    lower_end = np.maximum(lower_end, upper_start + 1)
-    ends = np.clip(grid - columns[0] + 1, 0, 1) * np.clip(columns[-1] + 1 - grid, 0, 1)
+    half = max(centre - columns[0], columns[-1] - centre)
+    length = _even_fit(columns - centre, last - first + 1, counts[columns], np.minimum(np.abs(grid - centre), half))
+    lower_end = upper_start + np.clip(length, 1.0, float(np.max(last - first + 1))) - 1
+    ends = np.clip(half + 1 - np.abs(grid - centre), 0, 1)
     solid = np.clip(rows - upper_start + 0.5, 0, 1) * np.clip(lower_end + 0.5 - rows, 0, 1) * ends
     alpha = cv2.GaussianBlur(solid.astype(np.float32), (0, 0), 0.6)
     split = _upper_lower_split(colour, upper_start, lower_end)
@@ -98,7 +100,7 @@ def photo_teeth(image: np.ndarray, marks: np.ndarray, eye_distance: float) -> Te
     return TeethTexture(
         colour=np.ascontiguousarray(colour),
         alpha=np.ascontiguousarray(alpha.astype(np.float32)),
-        centre=float((marks[60, 0] + marks[64, 0]) / 2 - x_left),
+        centre=centre,
         upper_start=upper_start.astype(np.float32),
         split=split.astype(np.float32),
         lower_end=lower_end.astype(np.float32),
@@ -141,3 +143,9 @@ def _smooth_edge(columns: np.ndarray, rows: np.ndarray, weights: np.ndarray, at:
             break
         keep = close
     return np.polyval(coefficients, at).astype(np.float32), float(close.mean())
+
+
+def _even_fit(offsets: np.ndarray, values: np.ndarray, weights: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """values ~ a + b * offset^2 (the same either side of the middle), least squares, evaluated at `at`."""
+    b, a = np.polyfit(offsets.astype(np.float64) ** 2, values, 1, w=np.sqrt(weights))
+    return (a + b * at.astype(np.float64) ** 2).astype(np.float32)
