@@ -1,7 +1,8 @@
 """Coefficients -> frames: a backward piecewise-affine warp of the portrait, sampled with grid_sample in batches.
 
-Guarantees: one displacement field per frame, built from the moved mesh (exact per triangle, so the lips part and
-meet without smearing); triangles never fold (the lower lip never crosses the upper); frames are produced in
+Guarantees: one displacement field per frame, built from the moved mesh (exact per triangle where the lips and lids
+part and meet, so they do so without smearing; blurred a little elsewhere, so the skin bends smoothly instead of
+kinking along triangle edges); triangles never fold (the lower lip never crosses the upper); frames are produced in
 batches bounded by memory, on CUDA when available, else the CPU; identical inputs give identical frames.
 """
 
@@ -105,6 +106,8 @@ def default_batch_size(device: torch.device, size: int) -> int:
 
 COARSE_STEP = 8  # pixels between exact samples of the smooth part of the warp field
 EXACT_MARGIN = 4  # pixels around the moving eyes and lips that are warped exactly
+SMOOTH_SIGMA = 2.5  # pixels: away from the mouth opening and the eyes the field is blurred this much
+FOLD_BAND = 4  # pixels beyond the mouth opening and the eye openings where the field stays sharp
 
 
 def exact_regions(rig: FaceRig, targets: np.ndarray) -> list[tuple[int, int, int, int]]:
@@ -123,6 +126,34 @@ def exact_regions(rig: FaceRig, targets: np.ndarray) -> list[tuple[int, int, int
     return boxes
 
 
+def opening_masks(targets: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+    """(T, h, w) float32 over `box` (y0, y1, x0, x1): 1 over the mouth and eye openings and FOLD_BAND pixels
+    around them, fading to 0 over a few pixels."""
+    y0, y1, x0, x1 = box
+    masks = np.zeros((len(targets), y1 - y0, x1 - x0), np.float32)
+    grow = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * FOLD_BAND + 1, 2 * FOLD_BAND + 1))
+    for mask, vertices in zip(masks, targets):
+        for outline in (vertices[60:68], vertices[36:42], vertices[42:48]):
+            points = np.round(outline - [x0, y0]).astype(np.int32)
+            cv2.fillPoly(mask, [points], 1.0, lineType=cv2.LINE_8)
+            cv2.polylines(mask, [points], True, 1.0, thickness=1)
+        cv2.GaussianBlur(cv2.dilate(mask, grow), (0, 0), 1.5, dst=mask)
+    return np.clip(masks * 1.5, 0, 1)
+
+
+LOWER_FACE = list(range(1, 16)) + list(range(27, 36)) + list(range(48, 68))  # jaw line, nose, lips
+
+
+def smooth_region(rig: FaceRig, targets: np.ndarray) -> tuple[int, int, int, int]:
+    """(y0, y1, x0, x1): where the lips and jaw bend the field over the clip (plus the blur's reach); elsewhere
+    the field is a smooth head motion that blurring would not change."""
+    points = np.concatenate([targets[:, LOWER_FACE].reshape(-1, 2), rig.vertices[LOWER_FACE]])
+    reach = int(np.ceil(3 * SMOOTH_SIGMA)) + EXACT_MARGIN
+    low = np.clip(np.floor(points.min(axis=0)).astype(int) - reach, 0, rig.size)
+    high = np.clip(np.ceil(points.max(axis=0)).astype(int) + reach + 1, 0, rig.size)
+    return int(low[1]), int(high[1]), int(low[0]), int(high[0])
+
+
 class Warper:
     """Samples warped frames for one rig on one device.
 
@@ -132,8 +163,10 @@ class Warper:
     `grid_sample` on CUDA and `cv2.remap` on the CPU (the same bilinear lookup, border replicated).
     """
 
-    def __init__(self, rig: FaceRig, device: torch.device, regions: list[tuple[int, int, int, int]]) -> None:
+    def __init__(self, rig: FaceRig, device: torch.device, regions: list[tuple[int, int, int, int]],
+                 smooth_box: tuple[int, int, int, int] = (0, 0, 0, 0)) -> None:
         self.rig = rig
+        self.smooth_box = smooth_box
         self.device = device
         self.size = rig.size
         self.regions = regions
@@ -151,6 +184,10 @@ class Warper:
         boxes = np.concatenate([corners.min(axis=1), corners.max(axis=1)], axis=1)
         whole = np.array([[0, 0, rig.size - 1, rig.size - 1]], dtype=np.float32)
         self._boxes = torch.from_numpy(np.concatenate([whole, boxes]).astype(np.float32)).to(device)
+        self._identity = self._homogeneous(np.arange(self.size), np.arange(self.size))[..., :2]
+        radius = int(round(4 * SMOOTH_SIGMA))  # the taps OpenCV uses for this sigma on float images
+        taps = np.exp(-0.5 * (np.arange(-radius, radius + 1) / SMOOTH_SIGMA) ** 2)
+        self._kernel = torch.from_numpy((taps / taps.sum()).astype(np.float32)).to(device)
 
     def _homogeneous(self, ys: np.ndarray, xs: np.ndarray) -> torch.Tensor:
         grid_y, grid_x = np.meshgrid(ys.astype(np.float32), xs.astype(np.float32), indexing="ij")
@@ -182,7 +219,43 @@ class Warper:
         field = full.permute(0, 2, 3, 1).contiguous()
         for (y0, y1, x0, x1), pixels in zip(self.regions, self._region_pixels):
             field[:, y0:y1, x0:x1] = self._map_at(pixels, ids[:, y0:y1, x0:x1], affines)
+        return self._smoothed(field, targets)
+
+    def _smoothed(self, field: torch.Tensor, targets: np.ndarray) -> torch.Tensor:
+        """The field with its displacement blurred except at the mouth and eye openings: a piecewise-affine
+        warp bends the skin along triangle edges (visible kinks beside the lips); only where lips and lids part
+        or meet must it stay sharp."""
+        y0, y1, x0, x1 = self.smooth_box
+        if y1 - y0 < 2 or x1 - x0 < 2:
+            return field
+        window = (slice(None), slice(y0, y1), slice(x0, x1))
+        identity = self._identity[y0:y1, x0:x1]
+        sharp = opening_masks(targets, self.smooth_box)
+        # OpenCV's blur is several times faster than a torch convolution on the CPU; both blur alike.
+        blend = self._blend_opencv if self.device.type == "cpu" else self._blend_torch
+        field[window] = identity + blend(field[window] - identity, sharp)
         return field
+
+    @staticmethod
+    def _blend_opencv(displacement: torch.Tensor, sharp: np.ndarray) -> torch.Tensor:
+        """(B, h, w, 2) CPU displacement: blurred, except `sharp` (B, h, w) of it kept as is."""
+        frames = displacement.numpy().copy()
+        for frame, mask in zip(frames, sharp[..., None]):
+            blurred = cv2.GaussianBlur(frame, (0, 0), SMOOTH_SIGMA, borderType=cv2.BORDER_REPLICATE)
+            frame -= blurred
+            frame *= mask
+            frame += blurred
+        return torch.from_numpy(frames)
+
+    def _blend_torch(self, displacement: torch.Tensor, sharp: np.ndarray) -> torch.Tensor:
+        """The same as `_blend_opencv` with torch convolutions, on any device."""
+        channels_first = displacement.permute(0, 3, 1, 2)
+        padding = (len(self._kernel) // 2,) * 4
+        flat = F.pad(channels_first.reshape(-1, 1, *channels_first.shape[2:]), padding, mode="replicate")
+        blurred = F.conv2d(F.conv2d(flat, self._kernel.view(1, 1, 1, -1)), self._kernel.view(1, 1, -1, 1))
+        blurred = blurred.reshape(channels_first.shape)
+        mask = torch.from_numpy(sharp).to(displacement.device).unsqueeze(1)
+        return (blurred + mask * (channels_first - blurred)).permute(0, 2, 3, 1)
 
     def frames(self, targets: np.ndarray) -> np.ndarray:
         """(B, size, size, 3) uint8 frames for a batch of target vertex sets."""
@@ -203,7 +276,7 @@ def warp_batches(rig: FaceRig, driving: DrivingSignals, device: torch.device,
     """Yield (frames uint8 (B, S, S, 3) on the CPU, target vertices (B, V, 2)) batch by batch."""
     batch_size = batch_size or default_batch_size(device, rig.size)
     targets = target_vertices(rig, driving.coefficients)
-    warper = Warper(rig, device, exact_regions(rig, targets))
+    warper = Warper(rig, device, exact_regions(rig, targets), smooth_region(rig, targets))
     with torch.inference_mode():
         for start in range(0, len(targets), batch_size):
             chunk = targets[start:start + batch_size]
