@@ -55,8 +55,10 @@ def build_rig(template: np.ndarray, landmarks68: np.ndarray, size: int) -> FaceR
     source_gap = float(max(0.0, np.median(gaps)))
 
     extra, extra_weight = _support_points(marks, eye_distance, size)
-    vertices = np.vstack([marks, extra])
-    head_weight = np.concatenate([np.ones(68), extra_weight])
+    ring = _perioral_ring(marks, eye_distance)
+    vertices = np.vstack([marks, extra, ring])
+    head_weight = np.concatenate([np.ones(68), extra_weight, np.ones(len(ring))])
+    ring_index = np.arange(len(vertices) - len(ring), len(vertices))
     n_vertices = len(vertices)
 
     teeth = photo_teeth(source, marks, eye_distance)
@@ -69,6 +71,7 @@ def build_rig(template: np.ndarray, landmarks68: np.ndarray, size: int) -> FaceR
     _mouth_bases(bases, marks, eye_distance)
     _eye_and_brow_bases(bases, marks, eye_distance, n_vertices)
     _head_turn_bases(bases, marks, eye_distance)
+    _ring_follows_lips(bases, rest, ring_index)
 
     opened = vertices + rest + 0.6 * bases[CHANNEL_INDEX["jaw_open"]]
     triangles = Delaunay(opened).simplices.astype(np.int32)
@@ -106,6 +109,33 @@ def _support_points(marks: np.ndarray, eye_distance: float, size: int) -> tuple[
     points = np.vstack([forehead, top, ring, border])
     weights = np.concatenate([np.ones(len(forehead) + len(top)), ring_weight, np.zeros(len(border))])
     return points, weights
+
+
+RING_LIPS = list(range(48, 60))  # the outer lip contour; one ring point lies beyond each
+RING_REACH = 0.15  # eye distances beyond the outer lip
+
+
+def _perioral_ring(marks: np.ndarray, eye_distance: float) -> np.ndarray:
+    """A ring of points just beyond the outer lip contour (never up into the nose), so the skin around the mouth
+    moves with the lips instead of the lips shearing against a still face."""
+    centre = marks[RING_LIPS].mean(axis=0)
+    outward = marks[RING_LIPS] - centre
+    outward /= np.maximum(np.linalg.norm(outward, axis=1, keepdims=True), 1e-6)
+    ring = marks[RING_LIPS] + RING_REACH * eye_distance * outward
+    ring[:, 1] = np.maximum(ring[:, 1], marks[31:36, 1].max() + 0.08 * eye_distance)
+    return ring
+
+
+def _ring_follows_lips(bases: np.ndarray, rest: np.ndarray, ring_index: np.ndarray) -> None:
+    """Each ring point moves half as far as its lip point; beside and below the corners, where the jaw carries
+    skin and lip alike, it follows the jaw nearly fully."""
+    share = np.full(len(RING_LIPS), 0.5)
+    jaw_share = share.copy()
+    jaw_share[[RING_LIPS.index(i) for i in LOWER_OUTER + [48, 54]]] = 0.9
+    for channel in range(len(bases)):
+        bases[channel, ring_index] = bases[channel, RING_LIPS] * (jaw_share if channel == CHANNEL_INDEX["jaw_open"]
+                                                                  else share)[:, None]
+    rest[ring_index] = rest[RING_LIPS] * jaw_share[:, None]
 
 
 def _without_mouth_interior(source: np.ndarray, marks: np.ndarray, eye_distance: float) -> np.ndarray:
