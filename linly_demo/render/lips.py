@@ -47,3 +47,30 @@ def teeth_mask(image: np.ndarray, marks: np.ndarray, eye_distance: float) -> np.
     hsv = cv2.cvtColor(image, cv2.COLOR_RGB2HSV).astype(np.float32)
     lip_hsv = cv2.cvtColor(np.uint8([[np.clip(lips, 0, 255)]]), cv2.COLOR_RGB2HSV)[0, 0].astype(np.float32)
     return (outer > 0) & (near > 0) & (hsv[..., 1] < 0.7 * lip_hsv[1]) & (hsv[..., 2] > lip_hsv[2] + 20)
+
+
+UPPER_LIP = ((61, 50), (62, 51), (63, 52))  # (inner, outer) landmark pairs, one per lip column, left to right
+MIN_LIFT = 0.02  # eye distances: smaller mismatches between the upper lip and the teeth are left alone
+
+
+def upper_lip_off_the_teeth(image: np.ndarray, marks: np.ndarray, eye_distance: float) -> np.ndarray:
+    """The 68 landmarks with the upper lip lifted off the teeth: the upper lip is always in front of the upper
+    teeth, so its inner edge is never below the highest tooth pixel above it. On a wide, blurred grin dlib may put
+    the upper lip on the teeth; the lip then moves up by the largest overlap over its columns (it is one piece:
+    where it sits on the teeth in one column it does across, even where they are in shadow), keeping its thickness,
+    its ends near the corners half as far. (Not so for the lower lip: upper teeth may rest over it.) Other
+    landmarks are kept."""
+    mask = teeth_mask(image, marks, eye_distance)
+    lifted = marks.astype(np.float64).copy()
+    half = max(1, int(round(0.03 * eye_distance)))
+    lifts = []
+    for inner, _outer in UPPER_LIP:
+        x, y = int(round(marks[inner, 0])), marks[inner, 1]
+        rows = np.flatnonzero(mask[:, max(0, x - half):x + half + 1].sum(axis=1) >= max(2, half))
+        above = rows[rows < y]
+        lifts.append(float(y - above.min()) if len(above) else 0.0)
+    lift = max(lifts)
+    if lift >= MIN_LIFT * eye_distance:
+        lifted[[index for pair in UPPER_LIP for index in pair], 1] -= lift
+        lifted[[49, 53], 1] -= 0.5 * lift
+    return lifted

@@ -3,7 +3,8 @@
 Guarantees: built once per portrait from its 68 landmarks; the frame border never moves (background stays still
 except near the head); the mesh's connectivity is computed with the mouth held open, so no triangle bridges the
 lips and the mouth can open without tearing; a photo with an open mouth is closed at rest, so silence shows
-closed lips; teeth the photo shows are cut out as a texture (for the mouth painter) before they are painted over.
+closed lips; teeth the photo shows are cut out as a texture (for the mouth painter) before they are painted over;
+an upper lip the landmarks put on the teeth (a blurred grin) is lifted off them first.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import numpy as np
 from scipy.spatial import Delaunay
 
 from linly_demo.render.driving import CHANNEL_INDEX, CHANNELS
-from linly_demo.render.lips import lip_colour, teeth_mask
+from linly_demo.render.lips import lip_colour, teeth_mask, upper_lip_off_the_teeth
 from linly_demo.render.teeth import TeethTexture, photo_teeth
 
 UPPER_INNER, LOWER_INNER = [61, 62, 63], [67, 66, 65]
@@ -50,6 +51,7 @@ def build_rig(template: np.ndarray, landmarks68: np.ndarray, size: int) -> FaceR
     marks = landmarks68.astype(np.float64) * scale
     left_eye, right_eye = marks[36:42].mean(axis=0), marks[42:48].mean(axis=0)
     eye_distance = float(np.linalg.norm(right_eye - left_eye))
+    marks = upper_lip_off_the_teeth(source, marks, eye_distance)
     mouth_width = float(np.linalg.norm(marks[54] - marks[48]))
     gaps = marks[LOWER_INNER, 1] - marks[UPPER_INNER, 1]
     source_gap = float(max(0.0, np.median(gaps)))
