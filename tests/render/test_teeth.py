@@ -8,6 +8,7 @@ import pytest
 from linly_demo.portrait.pipeline import PortraitFeatures, PortraitPipeline
 from linly_demo.render.driving import CHANNEL_INDEX, CHANNELS, DrivingSignals
 from linly_demo.render.frames import render_frames
+from linly_demo.render.lips import LOWER_CONTOUR, UPPER_CONTOUR, smooth_curve
 from linly_demo.render.rig import build_rig
 from linly_demo.render.teeth import TeethTexture, photo_teeth
 from linly_demo.render.warp import target_vertices
@@ -98,3 +99,38 @@ def test_upper_teeth_follow_the_upper_lip_and_lower_teeth_the_lower_lip() -> Non
     outside = texture.sample(np.full((1, 1), 20.0, np.float32), np.zeros((1, 1), np.float32),
                              np.zeros((1, 1), np.float32))
     assert outside[1][0, 0] == 0 and outside[3][0, 0] == 0  # beyond the photo's teeth: no teeth
+
+
+PORTRAITS = ["astronaut", "alex-lacamoire-1.jpg", "alex-lacamoire-2.png", "lin-manuel-miranda.png", "two-faces.jpg"]
+
+
+@pytest.mark.parametrize("portrait", PORTRAITS, ids=[p.split(".")[0] for p in PORTRAITS])
+def test_the_open_mouth_is_shaded_and_darker_at_the_back_at_every_opening(
+        portrait: str, astronaut_features: PortraitFeatures, pipeline: PortraitPipeline) -> None:
+    if portrait == "astronaut":
+        features = astronaut_features
+    elif FACES.is_dir():
+        features = pipeline.process_bytes((FACES / portrait).read_bytes())
+    else:
+        pytest.skip("../shared/devdata/faces is absent (it sits beside the repository on development machines)")
+    rig = build_rig(features.template, features.landmarks68, features.template.shape[0])
+    openings = [0.2, 0.4, 0.7, 1.0, 1.4]
+    coefficients = np.zeros((len(openings), len(CHANNELS)), np.float32)
+    coefficients[:, CHANNEL_INDEX["jaw_open"]] = openings
+    frames = next(render_frames(features, DrivingSignals(25, coefficients)))
+    for jaw, frame, moved in zip(openings, frames, target_vertices(rig, coefficients)):
+        left, right = moved[60, 0], moved[64, 0]
+        columns = np.arange(int(left + 0.3 * (right - left)), int(right - 0.3 * (right - left)) + 1)
+        top = smooth_curve(moved[UPPER_CONTOUR], columns.astype(float))
+        bottom = smooth_curve(moved[LOWER_CONTOUR], columns.astype(float))
+        luma = frame.astype(float) @ LUMA
+        inside = np.concatenate([luma[int(np.ceil(t)) + 1:int(np.floor(b)), c]
+                                 for c, t, b in zip(columns, top, bottom)])
+        assert len(inside) > 10, f"jaw {jaw}: the mouth did not open"
+        assert inside.std() > 4.0, f"jaw {jaw}: a flat interior (std {inside.std():.1f})"
+        if jaw >= 0.7:  # wide open: the back of the mouth (mid-height, middle) is darker than next to the lower lip
+            middle = slice(len(columns) // 2 - 2, len(columns) // 2 + 3)
+            mid_rows = np.round((top[middle] + bottom[middle]) / 2).astype(int)
+            back = luma[mid_rows, columns[middle]].mean()
+            near_lip = luma[np.floor(bottom[middle]).astype(int) - 1, columns[middle]].mean()
+            assert back < near_lip - 5, f"jaw {jaw}: back {back:.0f} not darker than near the lower lip {near_lip:.0f}"
