@@ -34,6 +34,14 @@ def mouth_palette(rig: FaceRig) -> MouthPalette:
     return MouthPalette(lip_colour(rig.source, marks), float(np.clip(luma / 160.0, 0.6, 1.25)))
 
 
+def _lower_teeth_band(open_share: np.ndarray, width: float, bottom: np.ndarray, ys: np.ndarray,
+                      centred: np.ndarray) -> np.ndarray:
+    """Coverage of a band of lower teeth just above the lower lip, shown only for wide openings, fading towards
+    the corners."""
+    band = np.clip((open_share - 0.28) / 0.12, 0, 1) * np.clip(0.06 * width - (bottom - ys), 0, 1.0)
+    return band * np.clip(1.0 - centred ** 2 * 1.4, 0, 1)
+
+
 def _patch(image: np.ndarray, quad: np.ndarray) -> np.ndarray:
     mask = np.zeros(image.shape[:2], np.uint8)
     cv2.fillPoly(mask, [np.round(quad).astype(np.int32)], 1)
@@ -137,8 +145,7 @@ class MouthPainter:
         visible = 1.0 - closing  # lips about to meet show their shadow, not a fleck of teeth
         has_lower = bool(np.any(teeth.split < teeth.lower_end))
         if not has_lower:
-            band = np.clip((open_share - 0.28) / 0.12, 0, 1) * np.clip(0.06 * width - (bottom - ys), 0, 1.0)
-            band *= np.clip(1.0 - centred ** 2 * 1.4, 0, 1)
+            band = _lower_teeth_band(open_share, width, bottom, ys, centred)
             colour = colour + (teeth.median_colour * 0.75 - colour) * (0.8 * band)[..., None]
         colour = colour + (lower_colour * shade * 0.9 - colour) * (lower_alpha * visible)[..., None]
         return colour + (upper_colour * shade - colour) * (upper_alpha * visible)[..., None]
@@ -159,7 +166,6 @@ class MouthPainter:
         teeth_shade = (1.0 - 0.4 * centred ** 2) * incisor * (0.8 + 0.2 * np.sqrt(below_lip))
         colour = colour + (self._teeth * teeth_shade[..., None] - colour) * (0.9 * teeth_alpha)[..., None]
 
-        lower_teeth = np.clip((open_share - 0.28) / 0.12, 0, 1) * np.clip(0.06 * width - (bottom - ys), 0, 1.0)
-        lower_teeth *= np.clip(1.0 - centred ** 2 * 1.4, 0, 1)
+        lower_teeth = _lower_teeth_band(open_share, width, bottom, ys, centred)
         colour = colour + (self._teeth * 0.75 - colour) * (0.8 * lower_teeth)[..., None]
         return self._tongue_over(colour, across, ys, bottom, gap, open_share, hidden=lower_teeth)

@@ -113,17 +113,19 @@ FOLD_BAND = 4  # pixels beyond the mouth opening and the eye openings where the 
 def exact_regions(rig: FaceRig, targets: np.ndarray) -> list[tuple[int, int, int, int]]:
     """(y0, y1, x0, x1) boxes, over the whole clip, around the eyes and the lips: where lids and lips meet the
     warp field folds sharply and must be exact per pixel. Elsewhere it is smooth and sampled coarsely."""
-    boxes = []
-    for group in (list(range(36, 42)) + list(range(17, 22)), list(range(42, 48)) + list(range(22, 27)),
-                  list(range(48, 68))):
-        points = np.concatenate([targets[:, group].reshape(-1, 2), rig.vertices[group]])
-        low = np.floor(points.min(axis=0)).astype(int) - EXACT_MARGIN
-        high = np.ceil(points.max(axis=0)).astype(int) + EXACT_MARGIN + 1
-        x0, y0 = np.clip(low, 0, rig.size)
-        x1, y1 = np.clip(high, 0, rig.size)
-        if x1 > x0 and y1 > y0:
-            boxes.append((int(y0), int(y1), int(x0), int(x1)))
-    return boxes
+    boxes = [_clip_box(rig, targets, group, EXACT_MARGIN)
+             for group in (list(range(36, 42)) + list(range(17, 22)), list(range(42, 48)) + list(range(22, 27)),
+                           list(range(48, 68)))]
+    return [(y0, y1, x0, x1) for y0, y1, x0, x1 in boxes if x1 > x0 and y1 > y0]
+
+
+def _clip_box(rig: FaceRig, targets: np.ndarray, group: list[int], margin: int) -> tuple[int, int, int, int]:
+    """(y0, y1, x0, x1): the box around vertices `group`, at rest and in every frame, grown by `margin` pixels
+    and clipped to the frame."""
+    points = np.concatenate([targets[:, group].reshape(-1, 2), rig.vertices[group]])
+    x0, y0 = np.clip(np.floor(points.min(axis=0)).astype(int) - margin, 0, rig.size)
+    x1, y1 = np.clip(np.ceil(points.max(axis=0)).astype(int) + margin + 1, 0, rig.size)
+    return int(y0), int(y1), int(x0), int(x1)
 
 
 def opening_masks(targets: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
@@ -147,11 +149,7 @@ LOWER_FACE = list(range(1, 16)) + list(range(27, 36)) + list(range(48, 68))  # j
 def smooth_region(rig: FaceRig, targets: np.ndarray) -> tuple[int, int, int, int]:
     """(y0, y1, x0, x1): where the lips and jaw bend the field over the clip (plus the blur's reach); elsewhere
     the field is a smooth head motion that blurring would not change."""
-    points = np.concatenate([targets[:, LOWER_FACE].reshape(-1, 2), rig.vertices[LOWER_FACE]])
-    reach = int(np.ceil(3 * SMOOTH_SIGMA)) + EXACT_MARGIN
-    low = np.clip(np.floor(points.min(axis=0)).astype(int) - reach, 0, rig.size)
-    high = np.clip(np.ceil(points.max(axis=0)).astype(int) + reach + 1, 0, rig.size)
-    return int(low[1]), int(high[1]), int(low[0]), int(high[0])
+    return _clip_box(rig, targets, LOWER_FACE, int(np.ceil(3 * SMOOTH_SIGMA)) + EXACT_MARGIN)
 
 
 class Warper:
