@@ -63,11 +63,12 @@ def build_rig(template: np.ndarray, landmarks68: np.ndarray, size: int) -> FaceR
     ring_index = np.arange(len(vertices) - len(ring), len(vertices))
     n_vertices = len(vertices)
 
-    teeth = photo_teeth(source, marks, eye_distance)
+    visible_teeth = teeth_mask(source, marks, eye_distance)
+    teeth = photo_teeth(source, visible_teeth, marks, eye_distance)
     rest = np.zeros((n_vertices, 2))
     if source_gap > 0.02 * eye_distance:
         _close_mouth(rest, gaps)
-        source = _without_mouth_interior(source, marks, eye_distance)
+        source = _without_mouth_interior(source, marks, eye_distance, visible_teeth)
 
     bases = np.zeros((len(CHANNELS), n_vertices, 2))
     _mouth_bases(bases, marks, eye_distance)
@@ -140,16 +141,16 @@ def _ring_follows_lips(bases: np.ndarray, rest: np.ndarray, ring_index: np.ndarr
     rest[ring_index] = rest[RING_LIPS] * jaw_share[:, None]
 
 
-def _without_mouth_interior(source: np.ndarray, marks: np.ndarray, eye_distance: float) -> np.ndarray:
+def _without_mouth_interior(source: np.ndarray, marks: np.ndarray, eye_distance: float,
+                            teeth: np.ndarray) -> np.ndarray:
     """Replace the photo's own teeth and mouth interior with a lip shadow, and the thin rim dlib's contour misses
-    with lip colour, so closed lips meet in a thin line without flecks of teeth; the renderer paints an open
-    mouth's interior itself."""
+    with lip colour, so closed lips meet in a thin line without flecks of teeth (`teeth`: the photo's
+    `teeth_mask`, including teeth outside the contour); the renderer paints an open mouth's interior itself."""
     interior = np.zeros(source.shape[:2], np.uint8)
     cv2.fillPoly(interior, [np.round(marks[60:68]).astype(np.int32)], 255)
     rim = max(1, int(round(0.02 * eye_distance)))
     grown = cv2.dilate(interior, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * rim + 1, 2 * rim + 1)))
     lips = lip_colour(source, marks)
-    teeth = teeth_mask(source, marks, eye_distance)
     grown = np.maximum(grown, cv2.dilate(teeth.astype(np.uint8) * 255, np.ones((3, 3), np.uint8)))
     shade = np.where(interior[..., None] > 0, lips * 0.62, lips * 0.92)
     fill = cv2.GaussianBlur(shade.astype(np.float32), (0, 0), 0.8)

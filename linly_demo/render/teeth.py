@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from linly_demo.render.lips import LOWER_CONTOUR, UPPER_CONTOUR, smooth_curve, teeth_mask
+from linly_demo.render.lips import LOWER_CONTOUR, UPPER_CONTOUR, smooth_curve
 
 MIN_TEETH_AREA = 0.012  # visible teeth area over the squared eye distance below which the photo "shows no teeth"
 MIN_EDGE_FIT = 0.7  # share of columns whose teeth top lies on a smooth arc, below which the mask is not teeth
@@ -58,9 +58,8 @@ class TeethTexture:
         return colour, alpha
 
 
-def photo_teeth(image: np.ndarray, marks: np.ndarray, eye_distance: float) -> TeethTexture | None:
-    """The teeth `image` shows between its lips, or None when it shows (almost) none."""
-    mask = teeth_mask(image, marks, eye_distance)
+def photo_teeth(image: np.ndarray, mask: np.ndarray, marks: np.ndarray, eye_distance: float) -> TeethTexture | None:
+    """The teeth `image` shows between its lips (`mask`: its `teeth_mask`), or None when it shows (almost) none."""
     if mask.sum() < MIN_TEETH_AREA * eye_distance ** 2:
         return None
     margin = max(2.0, 0.08 * eye_distance)

@@ -8,7 +8,7 @@ import pytest
 from linly_demo.portrait.pipeline import PortraitFeatures, PortraitPipeline
 from linly_demo.render.driving import CHANNEL_INDEX, CHANNELS, DrivingSignals
 from linly_demo.render.frames import render_frames
-from linly_demo.render.lips import LOWER_CONTOUR, UPPER_CONTOUR, smooth_curve
+from linly_demo.render.lips import LOWER_CONTOUR, UPPER_CONTOUR, smooth_curve, teeth_mask
 from linly_demo.render.rig import build_rig
 from linly_demo.render.teeth import TeethTexture, photo_teeth
 from linly_demo.render.warp import target_vertices
@@ -31,7 +31,8 @@ def test_the_astronauts_teeth_are_cut_out_and_painted_over_teeth_are_not_found(
     assert np.all(teeth.lower_end > teeth.upper_start)
     # The rig's source has the teeth painted over (closed lips never show flecks of them): nothing is found there.
     marks = rig.vertices[:68]
-    assert photo_teeth(rig.source, marks, eye_distance(marks)) is None
+    painted_over = teeth_mask(rig.source, marks, eye_distance(marks))
+    assert photo_teeth(rig.source, painted_over, marks, eye_distance(marks)) is None
 
 
 @pytest.mark.parametrize("photo, shows_teeth", [("alex-lacamoire-1.jpg", True), ("lin-manuel-miranda.png", False),
