@@ -58,7 +58,9 @@ class Settings:
     ssl_certfile: Path | None = None
     ssl_keyfile: Path | None = None
     render_concurrency: int = 2
+    render_timeout_seconds: float = 180.0
     wipe_on_exit: bool = True
+    on_spaces: bool = False
 
     @property
     def max_upload_bytes(self) -> int:
@@ -106,7 +108,9 @@ class Settings:
             ssl_certfile=Path(certfile) if certfile else None,
             ssl_keyfile=Path(keyfile) if keyfile else None,
             render_concurrency=int(_number(env, "LINLY_RENDER_CONCURRENCY", 2, 1, 16)),
+            render_timeout_seconds=_number(env, "LINLY_RENDER_TIMEOUT_SECONDS", 180.0, 5.0, 3600.0),
             wipe_on_exit=_flag(env, "LINLY_WIPE_ON_EXIT", default=True),
+            on_spaces=bool(env.get("SPACE_ID")),
         )
 
 

@@ -6,6 +6,13 @@ de-identified reason code that the audit log records.
 
 from __future__ import annotations
 
+import math
+
+
+def megabytes(size: int) -> str:
+    """A size in MB for a message, rounded up (an 10.02 MB file is never shown as "10.0 MB")."""
+    return f"{math.ceil(size / 2**20 * 10) / 10:.1f} MB"
+
 
 class LinlyError(Exception):
     """Base of every error whose message may be shown to the user as-is."""
@@ -40,10 +47,40 @@ class ServerBusy(LinlyError):
     message = "The server is busy right now (temporary storage is full). Please try again in a minute."
 
 
+class RenderTimedOut(LinlyError):
+    """A render ran past LINLY_RENDER_TIMEOUT_SECONDS and was stopped."""
+
+    code = "render_timeout"
+    message = "Making the video took too long and was stopped. Please try again with shorter speech."
+
+
+class RenderFailed(LinlyError):
+    code = "render_failed"
+    message = "The video could not be made. Please try again."
+
+
+class SessionError(LinlyError, PermissionError):
+    """The browser session does not match the state it presented."""
+
+    code = "session_invalid"
+    message = "Your browser session has changed. Please reload the page."
+
+
 class InputRejected(LinlyError):
     """The user's input cannot be used; the message says why and what to do."""
 
     code = "input_rejected"
+
+
+class MissingInput(InputRejected):
+    code = "input_missing"
+
+
+class NamedFileRefused(InputRejected):
+    """A request named a file instead of uploading it (or named someone else's upload)."""
+
+    code = "file_not_uploaded"
+    message = ("Please upload the file with the app's upload button; files named by a path are not accepted.")
 
 
 class UploadTooLarge(InputRejected):
@@ -67,6 +104,10 @@ class CorruptImage(InputRejected):
 
 class ImageTooLarge(InputRejected):
     code = "image_too_many_pixels"
+
+
+class ImageTooSmall(InputRejected):
+    code = "image_too_small"
 
 
 class NoFaceFound(InputRejected):

@@ -13,7 +13,11 @@ import warnings
 import numpy as np
 from PIL import Image, ImageOps
 
-from linly_demo.errors import CorruptImage, EmptyUpload, ImageTooLarge, UnsupportedFormat, UploadTooLarge
+from linly_demo.errors import (CorruptImage, EmptyUpload, ImageTooLarge, ImageTooSmall, UnsupportedFormat,
+                               UploadTooLarge, megabytes)
+
+# Smaller photos cannot hold a face the detector accepts (detect.MIN_FACE_PIXELS).
+MIN_IMAGE_SIDE = 64
 
 _SIGNATURES = (
     (b"\xff\xd8\xff", "JPEG"),
@@ -37,7 +41,7 @@ def decode_image(data: bytes, max_bytes: int, max_pixels: int) -> np.ndarray:
         raise EmptyUpload()
     if len(data) > max_bytes:
         raise UploadTooLarge(
-            f"The photo is {len(data) / 2**20:.1f} MB; the limit is {max_bytes / 2**20:g} MB. "
+            f"The photo is {megabytes(len(data))}; the limit is {max_bytes / 2**20:g} MB. "
             "Please upload a smaller photo."
         )
     image_format = sniff_format(data)
@@ -48,12 +52,15 @@ def decode_image(data: bytes, max_bytes: int, max_pixels: int) -> np.ndarray:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data), formats=[image_format]) as image:
                 width, height = image.size
+                if min(width, height) < MIN_IMAGE_SIDE:
+                    raise ImageTooSmall(f"The photo is only {width}x{height} pixels; please upload a photo at "
+                                        f"least {MIN_IMAGE_SIDE} pixels on each side.")
                 if width * height > max_pixels:
                     raise ImageTooLarge(too_many_pixels(max_pixels, width * height))
                 image.load()
                 upright = ImageOps.exif_transpose(image)
                 return _to_rgb(upright)
-    except ImageTooLarge:
+    except (ImageTooLarge, ImageTooSmall):
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         # Pillow's own guard fires while reading the header, before any pixel buffer exists.

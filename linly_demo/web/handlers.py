@@ -7,12 +7,13 @@ session and served to nobody else; errors reach the user as plain messages, neve
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import io
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,17 +21,14 @@ from typing import Any
 from PIL import Image
 
 from linly_demo.audio import decode_audio_file
-from linly_demo.errors import LinlyError, TokenError
+from linly_demo.errors import LinlyError, MissingInput, NamedFileRefused, SessionError, TextRejected, TokenError
 from linly_demo.render.pipeline import render_video
 from linly_demo.runtime import Runtime
+from linly_demo.voice.tts import VOICES
 from linly_demo.web.guard import COOKIE
 from linly_demo.web.ownership import OwnerRegistry
 
 log = logging.getLogger(__name__)
-
-
-class UserFacingError(Exception):
-    """Raised by handlers with a message safe to show; the UI layer turns it into `gr.Error`."""
 
 
 @dataclass
@@ -48,19 +46,17 @@ class WebSession:
 
 
 def user_errors(handler: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn every failure into a plain message; unexpected ones are logged without details from the input."""
+    """Every failure leaves as a `LinlyError` with a plain message; unexpected ones are logged by type only."""
 
     @functools.wraps(handler)
     def wrapped(*args: Any, **kwargs: Any) -> Any:
         try:
             return handler(*args, **kwargs)
-        except UserFacingError:
+        except LinlyError:
             raise
-        except LinlyError as exc:
-            raise UserFacingError(exc.user_message) from None
         except Exception as exc:
             log.error("handler %s failed: %s", handler.__name__, type(exc).__name__)
-            raise UserFacingError("Something went wrong on the server. Please try again.") from None
+            raise LinlyError("Something went wrong on the server. Please try again.") from None
 
     return wrapped
 
@@ -75,12 +71,12 @@ class AppHandlers:
     def session(self, state: WebSession | None, cookie: str | None) -> WebSession:
         """The tab's session; state presented with another browser's cookie is refused."""
         if not cookie:
-            raise UserFacingError("Your browser did not send the session cookie. Please reload the page.")
+            raise SessionError("Your browser did not send the session cookie. Please reload the page.")
         owner = self.registry.owner_id(cookie)
         if state is None:
             return WebSession(owner)
         if state.owner != owner:
-            raise UserFacingError("This session belongs to another browser. Please reload the page.")
+            raise SessionError("This session belongs to another browser. Please reload the page.")
         return state
 
     def purge(self, state: WebSession | None) -> None:
@@ -95,24 +91,23 @@ class AppHandlers:
         state.files.clear()
 
     def _delete(self, path: str | os.PathLike[str]) -> None:
-        ephemeral = self.runtime.ephemeral
-        if ephemeral.contains(path):
-            ephemeral.delete(path)
-            parent = Path(path).parent
-            if parent != ephemeral.path and ephemeral.contains(parent):
-                try:
-                    parent.rmdir()  # Gradio puts each upload in its own folder
-                except OSError:
-                    pass
+        if self.runtime.ephemeral.contains(path):
+            self.runtime.ephemeral.delete(path)
         self.registry.forget(path)
 
-    def _consume_upload(self, path: str | None) -> str | None:
-        """Check that an upload path is one of ours (inside the ephemeral root); refuse anything else."""
-        if path is None:
-            return None
-        if not self.runtime.ephemeral.contains(path):
-            raise UserFacingError("That file was not uploaded to this app.")
-        return path
+    @contextlib.contextmanager
+    def _uploads(self, cookie: str | None, *paths: str | None) -> Iterator[None]:
+        """Admit only files this browser uploaded (anything else is refused untouched); each admitted upload is
+        deleted when the block ends, however it ends, before the session itself is checked."""
+        owner = self.registry.owner_id(cookie) if cookie else None
+        named = [path for path in paths if path]
+        if any(owner is None or not self.registry.is_upload_of(path, owner) for path in named):
+            raise NamedFileRefused()
+        try:
+            yield
+        finally:
+            for path in named:
+                self._delete(path)
 
     def _keep(self, session: WebSession, path: Path, what: str) -> str:
         self.registry.claim(path, session.owner)
@@ -124,14 +119,11 @@ class AppHandlers:
     @user_errors
     def process_portrait(self, portrait: str | None, state: WebSession | None, cookie: str | None):
         """Upload -> features; returns (aligned face image, summary, session)."""
-        session = self.session(state, cookie)
-        path = self._consume_upload(portrait)
-        if path is None:
-            raise UserFacingError("Please upload a photo of a face.")
-        try:
-            features = self.runtime.portraits.process_file(path, subject=session.subject)
-        finally:
-            self._delete(path)
+        with self._uploads(cookie, portrait):
+            session = self.session(state, cookie)
+            if not portrait:
+                raise MissingInput("Please upload a photo of a face.")
+            features = self.runtime.portraits.process_file(portrait, subject=session.subject)
         self._drop_portrait(session)
         session.token = self.runtime.tokens.issue(features, subject=session.subject)
         session.token_expires_at = self.runtime.tokens.expires_at(session.token)
@@ -156,14 +148,10 @@ class AppHandlers:
     @user_errors
     def enroll_voice(self, consent: object, voice_handle: str, passphrase: str, sample: str | None,
                      state: WebSession | None, cookie: str | None):
-        session = self.session(state, cookie)
-        path = self._consume_upload(sample)
-        try:
+        with self._uploads(cookie, sample):
+            session = self.session(state, cookie)
             result = self.runtime.voices.enroll(consent is True, voice_handle or "", passphrase or "",
-                                                [path] if path else [], subject=session.subject)
-        finally:
-            if path:
-                self._delete(path)
+                                                [sample] if sample else [], subject=session.subject)
         message = (f"**Voice enrolled** from {result.speech_seconds:.0f} s of speech. Your voiceprint is stored "
                    f"encrypted with your passphrase (similarity to your samples: plain voice "
                    f"{result.similarity_plain:.2f}, your profile {result.similarity_converted:.2f}). The samples "
@@ -174,38 +162,40 @@ class AppHandlers:
     def generate(self, audio: str | None, text: str | None, language: str, use_my_voice: bool, voice_handle: str,
                  passphrase: str, state: WebSession | None, cookie: str | None,
                  progress: Callable[[float, str], None] = lambda *_: None):
-        session = self.session(state, cookie)
-        audio_path = self._consume_upload(audio)
         settings = self.runtime.settings
-        try:
+        with self._uploads(cookie, audio):
+            session = self.session(state, cookie)
             progress(0.05, "features")
             if not session.token:
-                raise UserFacingError("Please upload your portrait first.")
+                raise MissingInput("Please upload your portrait first.")
             try:
                 features = self.runtime.tokens.resolve(session.token, session.subject)
-            except TokenError as exc:
+            except TokenError:
                 session.token = None
-                raise UserFacingError(exc.user_message) from None
+                raise
             progress(0.15, "speech")
             phonemes = None
-            if audio_path:
-                speech = decode_audio_file(audio_path, self.runtime.ephemeral, settings.max_audio_bytes,
+            if audio:
+                speech = decode_audio_file(audio, self.runtime.ephemeral, settings.max_audio_bytes,
                                            settings.max_audio_seconds)
             elif text and text.strip():
+                language = _known_language(language)
                 voices = self.runtime.voices
                 spoken = (voices.synthesize(session.token, text, voice_handle or "", passphrase or "",
-                                            language or "en", session.subject)
-                          if use_my_voice else voices.speak(text, language or "en"))
+                                            language, session.subject)
+                          if use_my_voice else voices.speak(text, language))
                 speech, phonemes = spoken.speech, spoken.phonemes
             else:
-                raise UserFacingError("Please upload or record speech, or type some text to speak.")
-        finally:
-            if audio_path:
-                self._delete(audio_path)
+                raise MissingInput("Please upload or record speech, or type some text to speak.")
         progress(0.3, "driving signals and frames")
         started = time.perf_counter()
-        rendered = render_video(features, speech, self.runtime.ephemeral, settings.fps, settings.video_size,
-                                phonemes=phonemes)
+        try:
+            rendered = render_video(features, speech, self.runtime.ephemeral, settings.fps, settings.video_size,
+                                    phonemes=phonemes, timeout_s=settings.render_timeout_seconds)
+        except LinlyError as exc:
+            self.runtime.audit.record("render.failed", "failed", session.subject,
+                                      duration_s=time.perf_counter() - started, reason=exc.code)
+            raise
         progress(0.95, "encoding")
         self.runtime.audit.record("render.completed", "ok", session.subject, duration_s=time.perf_counter() - started)
         return self._keep(session, rendered.video.path, "video"), session
@@ -218,7 +208,7 @@ class AppHandlers:
         erased = []
         if voice_handle or passphrase:
             if not (voice_handle and passphrase):
-                raise UserFacingError("To erase your voiceprint, give both its handle and passphrase "
+                raise MissingInput("To erase your voiceprint, give both its handle and passphrase "
                                       "(leave both empty to erase only this session).")
             self.runtime.voices.erase(voice_handle, passphrase, session.subject)
             erased.append("your encrypted voiceprint")
@@ -251,6 +241,15 @@ class AppHandlers:
         lines.append("\nYour voiceprint, if you enrolled one, is stored encrypted with your passphrase until you "
                      "erase it.")
         return "\n".join(lines)
+
+
+def _known_language(language: object) -> str:
+    """The language code when it is one the app speaks; the refusal never echoes what was sent."""
+    if language in (None, ""):
+        return "en"
+    if not isinstance(language, str) or language not in VOICES:
+        raise TextRejected(f"Unsupported language; choose one of: {', '.join(sorted(VOICES))}.")
+    return language
 
 
 def _clock(epoch: float) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import sys
 
 from linly_demo.config import Settings
@@ -25,13 +26,16 @@ def build_app(settings: Settings | None = None):
     settings = settings or Settings.from_env()
     os.umask(0o077)
     runtime = build_runtime(settings, shutdown_hooks=settings.wipe_on_exit)
+    left_behind = runtime.ephemeral.hold_exclusively()
+    if left_behind:
+        runtime.audit.record("ephemeral.leftovers_wiped", "ok", count=left_behind)
     os.environ["GRADIO_TEMP_DIR"] = str(runtime.ephemeral.path)
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
     os.environ["GRADIO_RUN_HISTORY"] = "False"
     import gradio as gr
     from fastapi import FastAPI
 
-    from linly_demo.ui import build_interface
+    from linly_demo.web.page import build_interface
     from linly_demo.web.guard import SessionGuard
     from linly_demo.web.handlers import AppHandlers
     from linly_demo.web.ownership import OwnerRegistry
@@ -39,6 +43,10 @@ def build_app(settings: Settings | None = None):
     version = tuple(int(part) for part in gr.__version__.split(".")[:2])
     if version < MIN_GRADIO:
         raise ConfigError("Gradio 6.20 or newer is required (file-route security fixes).")
+    # Gradio keys its cache folders' content hashes with a seed it keeps in a file across restarts: one per process.
+    import gradio.processing_utils
+
+    gradio.processing_utils.hash_seed = secrets.token_hex(32).encode()
     registry = OwnerRegistry(runtime.secret.key_for("web-owner"))
     runtime.ephemeral.add_sweep_hook(registry.prune)
     demo = build_interface(AppHandlers(runtime, registry))
@@ -47,7 +55,11 @@ def build_app(settings: Settings | None = None):
     gr.mount_gradio_app(app, demo, path="/", run_history=False, enable_monitoring=False,
                         max_file_size=max(settings.max_upload_bytes, settings.max_audio_bytes), show_error=False,
                         footer_links=["api"], server_name=settings.host, server_port=settings.port)
-    guarded = SessionGuard(app, registry, str(runtime.ephemeral.path), secure=settings.ssl_certfile is not None)
+    # mount_gradio_app never marks the Blocks as launched, which turns Gradio's own path checks off; the guard
+    # refuses named files first, and this keeps Gradio's check as a second line.
+    demo.has_launched = True
+    guarded = SessionGuard(app, registry, runtime.ephemeral, max(settings.max_upload_bytes, settings.max_audio_bytes),
+                           secure=settings.ssl_certfile is not None, embeddable=settings.on_spaces)
     return guarded, runtime
 
 

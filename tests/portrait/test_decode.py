@@ -71,3 +71,8 @@ def test_pixel_limit_is_checked_from_the_header() -> None:
     with pytest.raises(errors.ImageTooLarge) as caught:
         decode_image(header_only, LIMIT, PIXELS)
     assert "megapixels" in caught.value.user_message
+
+
+def test_a_photo_too_small_to_hold_a_face_says_so() -> None:
+    with pytest.raises(errors.ImageTooSmall, match="only 1x1 pixels"):
+        decode_image(encode(np.zeros((1, 1, 3), np.uint8), "PNG"), 1 << 20, 1 << 24)

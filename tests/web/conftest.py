@@ -39,10 +39,12 @@ def free_port() -> int:
 
 def start_server(tmp: Path, ttl: float = 300, extra: dict[str, str] | None = None) -> Server:
     port = free_port()
-    ephemeral = Path("/dev/shm") / f"linly-web-test-{secrets.token_hex(6)}"
-    env = dict(os.environ, LINLY_PORT=str(port), LINLY_EPHEMERAL_DIR=str(ephemeral),
+    env = dict(os.environ, LINLY_PORT=str(port),
+               LINLY_EPHEMERAL_DIR=str(Path("/dev/shm") / f"linly-web-test-{secrets.token_hex(6)}"),
                LINLY_VOICE_STORE=str(tmp / "voices"), LINLY_AUDIT_LOG=str(tmp / "audit.jsonl"),
-               LINLY_TTL_SECONDS=str(ttl), PYTHONPATH=str(REPO), **(extra or {}))
+               LINLY_TTL_SECONDS=str(ttl), PYTHONPATH=str(REPO))
+    env.update(extra or {})
+    ephemeral = Path(env["LINLY_EPHEMERAL_DIR"])
     env.pop("LINLY_PASSPHRASE", None)
     process = subprocess.Popen([sys.executable, "app.py"], cwd=REPO, env=env, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True)

@@ -70,7 +70,7 @@ def test_sigterm_wipes_the_ephemeral_root(tmp_path: Path) -> None:
 
 def test_building_the_interface_writes_nothing_into_the_source_tree() -> None:
     before = {p for p in (REPO / "linly_demo").rglob("*") if "__pycache__" not in p.parts}
-    code = "import linly_demo.ui"
+    code = "import linly_demo.web.page"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
     assert result.returncode == 0, result.stderr
     after = {p for p in (REPO / "linly_demo").rglob("*") if "__pycache__" not in p.parts}

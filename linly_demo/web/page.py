@@ -8,14 +8,12 @@ to live and a delete callback that purges features and files), never in the brow
 
 from __future__ import annotations
 
-import base64
-import os
-import secrets
 from typing import Any
 
 import gradio as gr
 
-from linly_demo.web.handlers import AppHandlers, UserFacingError, cookie_of
+from linly_demo.errors import LinlyError
+from linly_demo.web.handlers import AppHandlers, cookie_of
 
 CONSENT_STATEMENT = """**What voice cloning stores, and how to undo it.** If you tick the box and enroll, the app
 analyses your voice sample in memory, deletes the sample at once, and stores one *voiceprint*: a speaker embedding
@@ -33,18 +31,11 @@ short time limit."""
 def untouched_upload(component: gr.Image) -> gr.Image:
     """Make an image upload hand its file to the handler untouched. Gradio's own pre-processing would open it with
     PIL first, failing (and keeping the upload) on a bad file before the app could reject and delete it. Set on
-    the instance: a subclass would make Gradio write a .pyi stub into the package at import."""
+    the instance: a subclass would make Gradio write a .pyi stub into the package at import. Webcam snapshots
+    arrive through the upload route like any file; a reference without a path was refused by the guard."""
 
     def preprocess(payload):
-        if payload is None:
-            return None
-        if payload.path is None and payload.url and payload.url.startswith("data:"):  # a webcam snapshot
-            path = os.path.join(component.GRADIO_CACHE, secrets.token_hex(16))
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(base64.b64decode(payload.url.split(",", 1)[-1], validate=False))
-            return path
-        return payload.path
+        return None if payload is None else payload.path
 
     component.preprocess = preprocess  # type: ignore[method-assign]
     return component
@@ -56,17 +47,28 @@ def _gradio(handler):
     def call(*args: Any, request: gr.Request, **kwargs: Any) -> Any:
         try:
             return handler(*args, cookie=cookie_of(request), **kwargs)
-        except UserFacingError as exc:
-            raise gr.Error(str(exc), print_exception=False) from None
+        except LinlyError as exc:
+            raise gr.Error(exc.user_message, print_exception=False) from None
 
     return call
+
+
+def private_state(state: gr.State) -> gr.State:
+    """Keep the State's delete callback out of the page config (its repr names a server object and address)."""
+    get_config = state.get_config
+
+    def config(*args: Any, **kwargs: Any) -> dict:
+        return {key: value for key, value in get_config(*args, **kwargs).items() if key != "delete_callback"}
+
+    state.get_config = config  # type: ignore[method-assign]
+    return state
 
 
 def build_interface(handlers: AppHandlers) -> gr.Blocks:
     settings = handlers.runtime.settings
     ttl = int(settings.ttl_seconds)
     with gr.Blocks(title="linly-demo", analytics_enabled=False, delete_cache=(min(60, ttl), ttl)) as demo:
-        state = gr.State(None, time_to_live=settings.token_ttl_seconds, delete_callback=handlers.purge)
+        state = private_state(gr.State(None, time_to_live=settings.token_ttl_seconds, delete_callback=handlers.purge))
         gr.Markdown(INTRO)
         with gr.Row():
             with gr.Column():
@@ -81,8 +83,9 @@ def build_interface(handlers: AppHandlers) -> gr.Blocks:
                 audio = gr.Audio(label="Upload or record speech", sources=["upload", "microphone"], type="filepath",
                                  elem_id="speech-audio")
                 text = gr.Textbox(label="...or type text to speak", max_lines=4, max_length=500, elem_id="text")
+                # Validated by the handler: Gradio's own check would echo an unknown value back to the client.
                 language = gr.Dropdown(choices=[("English", "en"), ("Mandarin", "zh")], value="en",
-                                       label="Language of the text")
+                                       label="Language of the text", allow_custom_value=True)
         with gr.Accordion("3. Voice cloning (optional)", open=True, elem_id="voice-section"):
             consent = gr.Checkbox(value=False, label="I consent to a voiceprint of my voice being stored, "
                                                     "encrypted with my passphrase", elem_id="consent")
