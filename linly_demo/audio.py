@@ -19,7 +19,7 @@ from scipy.signal import resample_poly
 
 from linly_demo.ephemeral import EphemeralRoot
 from linly_demo.errors import (AudioTooLarge, AudioTooLong, CorruptAudio, EmptyAudio, SilentAudio,
-                               UnsupportedAudio)
+                               UnsupportedAudio, megabytes)
 
 SPEECH_RATE = 16_000
 # Loudest 30 ms window quieter than this (dBFS) counts as silence-only.
@@ -74,7 +74,7 @@ def decode_audio(data: bytes, max_bytes: int, max_seconds: float) -> Speech:
         raise EmptyAudio()
     if len(data) > max_bytes:
         raise AudioTooLarge(
-            f"The audio file is {len(data) / 2**20:.1f} MB; the limit is {max_bytes / 2**20:g} MB."
+            f"The audio file is {megabytes(len(data))}; the limit is {max_bytes / 2**20:g} MB."
         )
     container_format = sniff_container(data)
     if container_format is None:
@@ -104,6 +104,9 @@ def decode_audio(data: bytes, max_bytes: int, max_seconds: float) -> Speech:
     except (av.FFmpegError, ValueError, IndexError, EOFError, OSError):
         raise CorruptAudio() from None
     samples = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
+    if not np.isfinite(samples).all():
+        raise CorruptAudio("The audio holds invalid samples (not-a-number or infinite values). Please upload "
+                           "another recording.")
     if len(samples) < SPEECH_RATE // 10:
         raise EmptyAudio("The audio is too short to hold speech. Please upload or record some speech.")
     if len(samples) > limit:
@@ -116,7 +119,7 @@ def decode_audio(data: bytes, max_bytes: int, max_seconds: float) -> Speech:
 def decode_audio_file(path: str | os.PathLike[str], ephemeral: EphemeralRoot, max_bytes: int,
                       max_seconds: float) -> Speech:
     """Decode an upload file inside the ephemeral root; the file is deleted whatever happens."""
-    return decode_audio(ephemeral.consume(path, max_bytes), max_bytes, max_seconds)
+    return decode_audio(ephemeral.consume(path, max_bytes, AudioTooLarge), max_bytes, max_seconds)
 
 
 def loudest_window_dbfs(samples: np.ndarray, window: int = SPEECH_RATE * 30 // 1000) -> float:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import errno
+import fcntl
 import logging
 import os
 import secrets
@@ -22,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from linly_demo.config import Settings
-from linly_demo.errors import EphemeralStorageError, ServerBusy
+from linly_demo.errors import EphemeralStorageError, InputRejected, ServerBusy, UploadTooLarge, megabytes
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +81,7 @@ class EphemeralRoot:
         self._stop = threading.Event()
         self._sweeper: threading.Thread | None = None
         self._hooks: list[Callable[[], None]] = []
+        self._lock_fd: int | None = None
         self._open()
 
     @classmethod
@@ -117,6 +119,23 @@ class EphemeralRoot:
         if info.st_uid != os.getuid():
             raise EphemeralStorageError("The ephemeral directory is owned by another user; refusing to use it.")
         os.chmod(self.path, 0o700)
+
+    def hold_exclusively(self) -> int:
+        """Take the root for this server process until it exits (a second server on the same root refuses to
+        start) and delete whatever a server that died without wiping (kill -9) left in it; returns how many
+        entries were removed."""
+        fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise EphemeralStorageError("Another linly-demo server is using this ephemeral directory. Stop it, or "
+                                        "point LINLY_EPHEMERAL_DIR at another tmpfs directory.") from None
+        self._lock_fd = fd
+        leftovers = list(self.path.iterdir())
+        for entry in leftovers:
+            self.delete(entry)
+        return len(leftovers)
 
     # --- entries -------------------------------------------------------------------------------------------------
 
@@ -176,12 +195,21 @@ class EphemeralRoot:
         except FileNotFoundError:
             pass
 
-    def consume(self, path: str | os.PathLike[str], max_bytes: int) -> bytes:
-        """Read an upload inside the root (at most `max_bytes` + 1 bytes) and delete it, whatever happens."""
+    def consume(self, path: str | os.PathLike[str], max_bytes: int,
+                too_large: type[InputRejected] = UploadTooLarge) -> bytes:
+        """Read a regular file inside the root and delete it, whatever happens; a file over `max_bytes` is refused
+        (with its real size) without being read."""
         if not self.contains(path):
             raise ValueError("only files inside the ephemeral root can be consumed")
         try:
-            with open(path, "rb") as handle:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+            with os.fdopen(fd, "rb") as handle:
+                info = os.fstat(handle.fileno())
+                if not stat.S_ISREG(info.st_mode):
+                    raise ValueError("only regular files can be consumed")
+                if info.st_size > max_bytes:
+                    raise too_large(f"The file is {megabytes(info.st_size)}; the limit is "
+                                         f"{max_bytes / 2**20:g} MB. Please upload a smaller file.")
                 return handle.read(max_bytes + 1)
         finally:
             self.delete(path)

@@ -8,9 +8,11 @@ under the ephemeral root (so it expires with the TTL); a failed encode leaves no
 
 from __future__ import annotations
 
+import errno
 import os
 import queue
 import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,11 +22,12 @@ import numpy as np
 
 from linly_demo.audio import Speech
 from linly_demo.ephemeral import EphemeralRoot
-from linly_demo.errors import ServerBusy
+from linly_demo.errors import RenderFailed, RenderTimedOut, ServerBusy
 
 AUDIO_BITRATE = 64_000
 X264_PRESET = "superfast"  # keeps encoding (on its own thread) about as fast as rendering on 2 cores
 _END = object()
+_POLL_SECONDS = 0.2
 
 
 @dataclass(frozen=True)
@@ -39,39 +42,68 @@ class VideoFile:
 
 
 def encode_video(frames: Iterable[np.ndarray], speech: Speech, ephemeral: EphemeralRoot, fps: int = 25,
-                 size: int = 512, crf: int = 20) -> VideoFile:
-    """Encode RGB frame batches (B, H, W, 3) with `speech` as the soundtrack; encoding overlaps frame production."""
+                 size: int = 512, crf: int = 20, deadline: float | None = None) -> VideoFile:
+    """Encode RGB frame batches (B, H, W, 3) with `speech` as the soundtrack; encoding overlaps frame production.
+
+    Ends in bounded time whatever fails: an encoder error stops frame production, a full ephemeral root is
+    `ServerBusy`, passing `deadline` (a `time.monotonic()` value) is `RenderTimedOut`; on every failure the
+    output file is deleted."""
     path = ephemeral.new_name(".mp4")
-    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600))
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600))
+    except OSError as exc:
+        raise (ServerBusy() if _is_full(exc) else exc) from None
     pending: queue.Queue[object] = queue.Queue(maxsize=2)
+    stop = threading.Event()
     outcome: dict[str, object] = {}
-    worker = threading.Thread(target=_encode_worker, args=(path, pending, speech, fps, size, crf, outcome),
+    worker = threading.Thread(target=_encode_worker, args=(path, pending, stop, speech, fps, size, crf, outcome),
                               name="linly-encoder", daemon=True)
     worker.start()
+    finished = False
     try:
         for batch in frames:
-            pending.put(batch)
-            if "error" in outcome:
+            _check_deadline(deadline)
+            if not _hand_over(pending, batch, worker, deadline):
                 break
-    except BaseException:
-        outcome.setdefault("error", RuntimeError("frame production failed"))
-        raise
+        _hand_over(pending, _END, worker, deadline)
+        while worker.is_alive():
+            worker.join(_POLL_SECONDS)
+            _check_deadline(deadline)
+        error = outcome.get("error")
+        if isinstance(error, BaseException):
+            raise error
+        finished = True
     finally:
-        pending.put(_END)
-        worker.join()
-        if "error" in outcome:
+        stop.set()
+        if not finished:
+            worker.join(_POLL_SECONDS)
             ephemeral.delete(path)
-    error = outcome.get("error")
-    if isinstance(error, OSError) and "No space" in str(error):
-        raise ServerBusy()
-    if isinstance(error, BaseException):
-        raise error
-    n_frames = int(outcome["frames"])  # type: ignore[arg-type]
-    return VideoFile(path, n_frames, fps, size, n_frames / fps)
+    return VideoFile(path, int(outcome["frames"]), fps, size, int(outcome["frames"]) / fps)  # type: ignore[call-overload]
 
 
-def _encode_worker(path: Path, pending: queue.Queue[object], speech: Speech, fps: int, size: int, crf: int,
-                   outcome: dict[str, object]) -> None:
+def _check_deadline(deadline: float | None) -> None:
+    if deadline is not None and time.monotonic() > deadline:
+        raise RenderTimedOut()
+
+
+def _hand_over(pending: queue.Queue[object], item: object, worker: threading.Thread, deadline: float | None) -> bool:
+    """Queue `item` for the encoder; False when the encoder has stopped (it failed), so nothing waits on it."""
+    while worker.is_alive():
+        try:
+            pending.put(item, timeout=_POLL_SECONDS)
+            return True
+        except queue.Full:
+            _check_deadline(deadline)
+    return False
+
+
+def _is_full(exc: BaseException) -> bool:
+    return isinstance(exc, OSError) and (exc.errno in (errno.ENOSPC, errno.EDQUOT) or "No space" in str(exc))
+
+
+def _encode_worker(path: Path, pending: queue.Queue[object], stop: threading.Event, speech: Speech, fps: int,
+                   size: int, crf: int, outcome: dict[str, object]) -> None:
+    """Encode until the end marker; on any error record it and return at once (the producer sees it stop)."""
     count = 0
     try:
         with av.open(str(path), mode="w", format="mp4", options={"movflags": "+faststart"}) as container:
@@ -82,15 +114,21 @@ def _encode_worker(path: Path, pending: queue.Queue[object], speech: Speech, fps
             audio = container.add_stream("aac", rate=speech.sample_rate)
             audio.layout = "mono"
             audio.bit_rate = AUDIO_BITRATE
-            while (batch := pending.get()) is not _END:
-                if "error" in outcome:
+            while not stop.is_set():
+                try:
+                    batch = pending.get(timeout=_POLL_SECONDS)
+                except queue.Empty:
                     continue
+                if batch is _END:
+                    break
                 for rgb in batch:  # type: ignore[attr-defined]
                     frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
                     frame = frame.reformat(width=size, height=size, format="yuv420p", interpolation="BICUBIC")
                     frame.pts = count
                     container.mux(video.encode(frame))
                     count += 1
+            if stop.is_set():
+                raise RenderFailed()
             container.mux(video.encode(None))
             samples = np.ascontiguousarray(speech.samples, dtype=np.float32).reshape(1, -1)
             sound = av.AudioFrame.from_ndarray(samples, format="flt", layout="mono")
@@ -100,6 +138,4 @@ def _encode_worker(path: Path, pending: queue.Queue[object], speech: Speech, fps
             container.mux(audio.encode(None))
         outcome["frames"] = count
     except BaseException as exc:  # reported to the producer thread, which cleans up
-        outcome["error"] = exc
-        while pending.get() is not _END:
-            pass
+        outcome["error"] = ServerBusy() if _is_full(exc) else exc

@@ -218,3 +218,13 @@ def test_a_really_full_tmpfs_is_server_busy(tmp_path: Path) -> None:
     if result.returncode != 0 and "mount" in result.stderr and "busy" not in result.stdout:
         pytest.skip(f"cannot mount a private tmpfs here: {result.stderr.strip()[:120]}")
     assert result.stdout.split() == ["busy", "0"]
+
+
+def test_a_server_holds_its_root_alone_and_wipes_what_a_killed_one_left(settings: Settings) -> None:
+    first = EphemeralRoot.from_settings(settings)
+    left = first.write_bytes(b"left by a server killed with -9", ".png")
+    (first.path / "folder").mkdir()
+    assert first.hold_exclusively() == 2 and not left.exists() and first.entries() == []
+    second = EphemeralRoot.from_settings(settings)
+    with pytest.raises(EphemeralStorageError, match="Another linly-demo server"):
+        second.hold_exclusively()

@@ -109,6 +109,9 @@ class PortraitPipeline:
             raise ValueError("process_file needs the ephemeral root")
         try:
             data = self._ephemeral.consume(path, self._settings.max_upload_bytes)
+        except InputRejected as exc:  # over the size limit: refused before a byte is read
+            self._record("portrait.rejected", "rejected", subject, None, exc.code)
+            raise
         finally:
             if not os.path.lexists(path):
                 self._record("portrait.raw_deleted", "ok", subject)

@@ -32,10 +32,13 @@ class RenderedVideo:
 
 def render_video(features: Portrait, speech: Speech, ephemeral: EphemeralRoot, fps: int = 25, size: int = 512,
                  seed: int = 0, device: torch.device | None = None, driving: DrivingSignals | None = None,
-                 phonemes: Sequence[PhonemeTiming] | None = None, mode: str = "visemes") -> RenderedVideo:
+                 phonemes: Sequence[PhonemeTiming] | None = None, mode: str = "visemes",
+                 timeout_s: float | None = None) -> RenderedVideo:
     """Render `speech` spoken by the portrait. `phonemes` (eSpeak's timing, for text) give exact mouth shapes;
-    `mode="loudness"` is the viseme-free baseline; `driving` overrides the signals derived from the speech."""
+    `mode="loudness"` is the viseme-free baseline; `driving` overrides the signals derived from the speech.
+    With `timeout_s`, a render still running after that many seconds stops with `RenderTimedOut`, leaving no file."""
     started = time.perf_counter()
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
     if driving is None:
         driving = driving_from_speech(speech, fps, seed, phonemes, mode)
     driving_time = time.perf_counter() - started
@@ -51,7 +54,8 @@ def render_video(features: Portrait, speech: Speech, ephemeral: EphemeralRoot, f
             yield batch
 
     encode_started = time.perf_counter()
-    video = encode_video(timed(render_frames(features, driving, device)), speech, ephemeral, fps, size)
+    video = encode_video(timed(render_frames(features, driving, device)), speech, ephemeral, fps, size,
+                         deadline=deadline)
     total_after_driving = time.perf_counter() - encode_started
     timings = {
         "driving": driving_time,

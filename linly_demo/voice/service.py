@@ -22,7 +22,7 @@ from linly_demo.audio import SPEECH_RATE, Speech, decode_audio, speech_from_pcm
 from linly_demo.audit import AuditLog
 from linly_demo.config import Settings
 from linly_demo.ephemeral import EphemeralRoot
-from linly_demo.errors import ConsentRequired, LinlyError, VoiceInputRejected
+from linly_demo.errors import AudioTooLarge, ConsentRequired, LinlyError, VoiceInputRejected
 from linly_demo.voice.profile import SpeakerEncoder, convert, fit_profile
 from linly_demo.voice.store import CONSENT_STATEMENT_VERSION, VoiceStore, Voiceprint, check_passphrase, \
     normalise_handle
@@ -117,7 +117,7 @@ class VoiceService:
 
     def _decode(self, sample: bytes | str | os.PathLike[str]) -> np.ndarray:
         limit, seconds = self._settings.max_audio_bytes, MAX_SAMPLE_SECONDS
-        data = sample if isinstance(sample, bytes) else self._ephemeral.consume(Path(sample), limit)
+        data = sample if isinstance(sample, bytes) else self._ephemeral.consume(Path(sample), limit, AudioTooLarge)
         return decode_audio(data, limit, seconds).samples
 
     def _fit(self, waves: list[np.ndarray]) -> tuple[Enrollment, Voiceprint]:

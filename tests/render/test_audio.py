@@ -90,3 +90,13 @@ def test_decoding_stops_at_the_limit_without_decoding_the_rest(voice: np.ndarray
     long_flac = encode_audio(np.tile(voice, 30), "flac", "flac")  # 120 s
     with pytest.raises(AudioTooLong, match="longer than 5 seconds"):
         decode_audio(long_flac, 30 * MB, 5)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_float_samples_are_refused(voice: np.ndarray, bad: float) -> None:
+    from tests.security.inputs import float_wav
+
+    samples = voice.copy()
+    samples[100:200] = bad
+    with pytest.raises(CorruptAudio, match="invalid samples"):
+        decode_audio(float_wav(samples), 1 << 26, 60)
