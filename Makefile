@@ -5,11 +5,14 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 
-.PHONY: run test bench clean lock sbom audit run-hardened
+.PHONY: run test test-fast lint security bench clean lock sbom audit run-hardened
 
-$(VENV)/.runtime: requirements.txt
+# The package itself goes in editable and without dependencies (they are the hashed requirements), so scripts
+# and tests import it without touching sys.path.
+$(VENV)/.runtime: requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --disable-pip-version-check -q --require-hashes -r requirements.txt
+	$(PIP) install --disable-pip-version-check -q --no-deps --no-build-isolation -e .
 	touch $@
 
 $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
@@ -19,13 +22,27 @@ $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
 run: $(VENV)/.runtime
 	$(PY) app.py
 
-test: $(VENV)/.dev
+# Lint and type-check first, then the whole suite.
+test: lint
 	$(PY) -m pytest
 
+# Everything but the slow, browser and namespace tests: the loop to run on every edit (under 2 minutes here).
+test-fast: lint
+	$(PY) -m pytest -m "not slow and not browser and not namespaces" -q
+
+lint: $(VENV)/.dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+# The adversarial probe against a fresh server, with its counts.
+security: $(VENV)/.dev
+	$(PY) -m tests.security.probe
+
 bench: $(VENV)/.dev
-	$(PY) benchmarks/portrait_bench.py
-	$(PY) benchmarks/render_bench.py
-	$(PY) benchmarks/voice_bench.py
+	$(PY) -m benchmarks.portrait_bench
+	$(PY) -m benchmarks.render_bench
+	$(PY) -m benchmarks.voice_bench
+	$(PY) -m benchmarks.load_bench
 
 # Regenerate requirements.txt (with hashes) from the exact pins in requirements.in, and the CPU image's list.
 lock: $(VENV)/.dev
@@ -47,4 +64,4 @@ run-hardened: $(VENV)/.runtime
 	bash deploy/run-hardened.sh
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache linly_demo.egg-info

@@ -3,26 +3,23 @@ open "a", "f", "th", a blink and a turned head.
 
 For looking at the renderer's output before calling a change done (public development photos only: the astronaut
 and ../shared/devdata/faces); nothing but the PNGs is written.
-Run: `.venv/bin/python benchmarks/contact_sheet.py --out-dir sheets/ [PHOTO ...]`.
+Run: `.venv/bin/python -m benchmarks.contact_sheet --out-dir sheets/ [PHOTO ...]`.
 """
 
 from __future__ import annotations
 
 import argparse
-import io
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import cv2
+import numpy as np
+from PIL import Image
 
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
-from PIL import Image  # noqa: E402
-
-from linly_demo.config import Settings  # noqa: E402
-from linly_demo.portrait.pipeline import PortraitPipeline  # noqa: E402
-from linly_demo.render.driving import CHANNEL_INDEX, DrivingSignals, viseme_pose  # noqa: E402
-from linly_demo.render.frames import render_frames  # noqa: E402
+from benchmarks.samples import astronaut_bytes
+from linly_demo.config import Settings
+from linly_demo.portrait.pipeline import PortraitPipeline
+from linly_demo.render.driving import CHANNEL_INDEX, DrivingSignals, viseme_pose
+from linly_demo.render.frames import render_frames
 
 SHARED_FACES = Path(__file__).resolve().parent.parent.parent / "shared" / "devdata" / "faces"
 POSES = {  # label: (viseme, extra coefficients)
@@ -39,11 +36,7 @@ POSES = {  # label: (viseme, extra coefficients)
 
 
 def astronaut_png() -> bytes:
-    from skimage import data
-
-    buffer = io.BytesIO()
-    Image.fromarray(data.astronaut()).save(buffer, "PNG")
-    return buffer.getvalue()
+    return astronaut_bytes("PNG")
 
 
 def sheet_row(pipeline: PortraitPipeline, photo: bytes, tile: int) -> np.ndarray:

@@ -19,6 +19,7 @@ import httpx
 import numpy as np
 from gradio_client import Client, handle_file
 
+from benchmarks.samples import astronaut
 from linly_demo.web.guard import COOKIE
 from tests.conftest import encode
 from tests.speech import encode_audio, real_speech_with_pauses, synthetic_voice
@@ -37,9 +38,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=12)
     parser.add_argument("--seconds", type=float, default=6.0)
     args = parser.parse_args()
-    from skimage import data
-
-    astronaut = data.astronaut()
+    face = astronaut()
     real = real_speech_with_pauses()
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
@@ -47,7 +46,7 @@ def main() -> None:
         for i in range(args.clients):
             photo, speech = tmp / f"face-{i}.jpg", tmp / f"speech-{i}.flac"
             tint = 1.0 - 0.03 * i
-            photo.write_bytes(encode(np.clip(astronaut * tint, 0, 255).astype(np.uint8)))
+            photo.write_bytes(encode(np.clip(face * tint, 0, 255).astype(np.uint8)))
             samples = (real.samples[: int(args.seconds * 16000)] if real is not None
                        else synthetic_voice(args.seconds, seed=i))
             speech.write_bytes(encode_audio(samples, "flac", "flac"))

@@ -1,33 +1,25 @@
 """Median time per portrait and per stage (decode, detect, align, landmarks, embed) over 20 runs on the CPU.
 
 Target on the 2-core development machine: under 0.5 s per portrait after warm-up.
-Run: `make bench` or `.venv/bin/python benchmarks/portrait_bench.py [--runs N] [PHOTO ...]`.
+Run: `make bench` or `.venv/bin/python -m benchmarks.portrait_bench [--runs N] [PHOTO ...]`.
 """
 
 from __future__ import annotations
 
 import argparse
-import io
 import statistics
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import torch
 
-import torch  # noqa: E402
-from PIL import Image  # noqa: E402
-
-from linly_demo.config import Settings  # noqa: E402
-from linly_demo.portrait.pipeline import STAGES, PortraitModels, PortraitPipeline  # noqa: E402
+from benchmarks.samples import astronaut_bytes
+from linly_demo.config import Settings
+from linly_demo.portrait.pipeline import STAGES, PortraitModels, PortraitPipeline
 
 
 def astronaut_jpeg() -> bytes:
-    from skimage import data
-
-    buffer = io.BytesIO()
-    Image.fromarray(data.astronaut()).save(buffer, "JPEG", quality=92)
-    return buffer.getvalue()
+    return astronaut_bytes("JPEG", quality=92)
 
 
 def main() -> None:

@@ -1,33 +1,30 @@
 """Render a 10 s clip and print the time of each stage (driving, frames/warp, encode) and the real-time factor.
 
-Target on the 2-core development CPU after warm-up: the whole 10 s clip in at most 1.5 s (>= 6.7x real time). With a CUDA GPU it also
-times the warp alone at 512x512 (target above 500 frames/s). Nothing is written outside the ephemeral root.
-Run: `make bench` or `.venv/bin/python benchmarks/render_bench.py [--runs N] [--seconds S]`.
+Target on the 2-core development CPU after warm-up: the whole 10 s clip in at most 1.5 s (>= 6.7x real time).
+With a CUDA GPU it also times the warp alone at 512x512 (target above 500 frames/s).
+Nothing is written outside the ephemeral root.
+Run: `make bench` or `.venv/bin/python -m benchmarks.render_bench [--runs N] [--seconds S]`.
 """
 
 from __future__ import annotations
 
 import argparse
-import io
 import statistics
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import numpy as np
+import torch
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from PIL import Image  # noqa: E402
-
-from linly_demo.audio import SPEECH_RATE, Speech, decode_audio  # noqa: E402
-from linly_demo.config import Settings  # noqa: E402
-from linly_demo.ephemeral import EphemeralRoot  # noqa: E402
-from linly_demo.portrait.pipeline import PortraitPipeline  # noqa: E402
-from linly_demo.render.driving import driving_from_speech  # noqa: E402
-from linly_demo.render.pipeline import render_video  # noqa: E402
-from linly_demo.render.rig import build_rig  # noqa: E402
-from linly_demo.render.warp import warp_batches  # noqa: E402
+from benchmarks.samples import astronaut_bytes
+from linly_demo.audio import SPEECH_RATE, Speech, decode_audio
+from linly_demo.config import Settings
+from linly_demo.ephemeral import EphemeralRoot
+from linly_demo.portrait.pipeline import PortraitPipeline
+from linly_demo.render.driving import driving_from_speech
+from linly_demo.render.pipeline import render_video
+from linly_demo.render.rig import build_rig
+from linly_demo.render.warp import warp_batches
 
 SHARED_SPEECH = Path(__file__).resolve().parent.parent.parent / "shared" / "devdata" / "speech"
 
@@ -47,11 +44,7 @@ def clip(seconds: float) -> tuple[Speech, str]:
 
 
 def astronaut_png() -> bytes:
-    from skimage import data
-
-    buffer = io.BytesIO()
-    Image.fromarray(data.astronaut()).save(buffer, "PNG")
-    return buffer.getvalue()
+    return astronaut_bytes("PNG")
 
 
 def gpu_warp_fps(features, speech: Speech, size: int = 512) -> float:
@@ -77,8 +70,10 @@ def main() -> None:
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     features = PortraitPipeline(settings, ephemeral=ephemeral).process_bytes(astronaut_png())
     speech, source = clip(args.seconds)
-    print(f"device: {device.type} ({torch.cuda.get_device_name() if device.type == 'cuda' else f'{torch.get_num_threads()} CPU threads'})")
-    print(f"clip: {speech.duration:.1f} s of {source}; output {settings.video_size}x{settings.video_size} at {settings.fps} fps")
+    threads = torch.cuda.get_device_name() if device.type == "cuda" else f"{torch.get_num_threads()} CPU threads"
+    print(f"device: {device.type} ({threads})")
+    side = settings.video_size
+    print(f"clip: {speech.duration:.1f} s of {source}; output {side}x{side} at {settings.fps} fps")
     runs = []
     warm_up = render_video(features, speech, ephemeral, settings.fps, settings.video_size, device=device)
     ephemeral.delete(warm_up.video.path)
@@ -89,7 +84,8 @@ def main() -> None:
     for stage in ("driving", "frames", "encode", "total"):
         print(f"  {stage:8s} median {statistics.median(r[stage] for r in runs) * 1000:8.1f} ms")
     total = statistics.median(r["total"] for r in runs)
-    print(f"  whole clip: {total:.2f} s for {speech.duration:.1f} s of speech = {speech.duration / total:.1f}x real time "
+    print(f"  whole clip: {total:.2f} s for {speech.duration:.1f} s of speech = "
+          f"{speech.duration / total:.1f}x real time "
           f"(real-time factor {total / speech.duration:.3f}); target <= 1.5 s on the 2-core CPU")
     if device.type == "cuda":
         print(f"  GPU warp at 512x512: {gpu_warp_fps(features, speech):.0f} frames/s (target > 500)")

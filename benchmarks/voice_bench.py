@@ -3,7 +3,7 @@
 For each speaker in ../shared/devdata/speech: enroll on three utterances, then speak three sentences that were
 not used for fitting, plain and with the profile, and compare each with the speaker's fourth, held-out
 utterance. Gate: mean gain >= 0.05 over speakers; target 0.10. Also prints the enrollment (fitting) time.
-Run: `make bench` or `.venv/bin/python benchmarks/voice_bench.py`.
+Run: `make bench` or `.venv/bin/python -m benchmarks.voice_bench`.
 """
 
 from __future__ import annotations
@@ -13,11 +13,9 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from linly_demo.audio import decode_audio  # noqa: E402
-from linly_demo.voice.profile import SpeakerEncoder, convert, fit_profile, to_rate  # noqa: E402
-from linly_demo.voice.tts import Speaker  # noqa: E402
+from linly_demo.audio import decode_audio
+from linly_demo.voice.profile import SpeakerEncoder, convert, fit_profile, to_rate
+from linly_demo.voice.tts import Speaker
 
 SPEECH = Path(__file__).resolve().parent.parent.parent / "shared" / "devdata" / "speech"
 SENTENCES = [
@@ -48,7 +46,8 @@ def main() -> int:
                            @ reference) for s in SENTENCES]
         gain = statistics.mean(converted) - statistics.mean(plain)
         gains.append(gain)
-        print(f"speaker {name}: plain TTS {statistics.mean(plain):.3f} -> with profile {statistics.mean(converted):.3f} "
+        print(f"speaker {name}: plain TTS {statistics.mean(plain):.3f} -> with profile "
+              f"{statistics.mean(converted):.3f} "
               f"(gain {gain:+.3f}) on held-out speech; fit {fit_seconds:.1f} s; profile {fit.profile}")
     mean_gain = statistics.mean(gains)
     from linly_demo.voice.store import SALT_BYTES, _derive
@@ -56,7 +55,8 @@ def main() -> int:
     started = time.perf_counter()
     _derive(b"a passphrase for timing", b"s" * SALT_BYTES)
     print(f"passphrase key derivation (scrypt n=2^17, r=8): {time.perf_counter() - started:.2f} s (target 0.2-1 s)")
-    verdict = "meets the target" if mean_gain >= TARGET else "passes the gate" if mean_gain >= GATE else "FAILS the gate"
+    verdict = ("meets the target" if mean_gain >= TARGET else "passes the gate" if mean_gain >= GATE
+               else "FAILS the gate")
     print(f"mean cosine gain over {len(gains)} speakers: {mean_gain:+.3f} ({verdict}: gate {GATE}, target {TARGET})")
     return 0 if mean_gain >= GATE else 1
 

@@ -8,11 +8,14 @@ the same text. The mouth is measured by the independent detector's landmarks (ne
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from linly_demo.audio import SPEECH_RATE, Speech, speech_from_pcm
+from linly_demo.face_geometry import FrameMeasurements, inner_lip_gap, mouth_width
 from linly_demo.render.visemes import viseme_of
+from linly_demo.voice.tts import Speaker
 
 HOP_SECONDS = 0.01
 CLOSURE_SHARE = 0.3  # of the median speaking gap (over vowel frames)
@@ -30,12 +33,12 @@ class Articulation:
     mouth_width_rounded: float | None
     mouth_width_spread: float | None
 
-    def as_fields(self) -> dict[str, object]:
+    def as_fields(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
 
 def _mfcc(samples: np.ndarray) -> np.ndarray:
-    import librosa
+    import librosa  # deferred: librosa (numba) takes about a second to import and only `evaluate --text` needs it
 
     hop = int(SPEECH_RATE * HOP_SECONDS)
     mfcc = librosa.feature.mfcc(y=np.asarray(samples, np.float32), sr=SPEECH_RATE, n_mfcc=20, n_fft=400,
@@ -46,7 +49,7 @@ def _mfcc(samples: np.ndarray) -> np.ndarray:
 
 def time_map(reference: np.ndarray, target: np.ndarray):
     """A function mapping reference seconds to target seconds, from DTW on MFCCs."""
-    import librosa
+    import librosa  # deferred, as in _mfcc
 
     _cost, path = librosa.sequence.dtw(X=_mfcc(reference), Y=_mfcc(target), metric="euclidean")
     path = path[::-1]
@@ -59,11 +62,8 @@ def time_map(reference: np.ndarray, target: np.ndarray):
     return lambda seconds: np.interp(seconds, unique_ref, mean_tgt)
 
 
-def articulation(measured, speech: Speech, text: str, language: str = "en") -> Articulation:
-    """Metrics from per-frame landmarks (`measured`: FrameMeasurements) and the video's soundtrack."""
-    from linly_demo.evaluate import inner_lip_gap, mouth_width
-    from linly_demo.voice.tts import Speaker
-
+def articulation(measured: FrameMeasurements, speech: Speech, text: str, language: str = "en") -> Articulation:
+    """Metrics from per-frame landmarks and the video's soundtrack."""
     spoken = Speaker().speak(text, language)
     reference = speech_from_pcm(spoken.samples, spoken.sample_rate)
     to_video = time_map(reference.samples, speech.samples)
@@ -75,7 +75,7 @@ def articulation(measured, speech: Speech, text: str, language: str = "en") -> A
     # The speaking gap: the median opening over the frames of vowel phonemes (with the transcript known, this
     # keeps the closures being measured out of their own reference).
     vowel_frames = np.zeros(len(gap), bool)
-    for phoneme, start, end in zip(spoken.phonemes, starts, ends):
+    for phoneme, start, end in zip(spoken.phonemes, starts, ends, strict=True):
         if viseme_of(phoneme.symbol) in VOWEL_VISEMES and phoneme.symbol.lstrip("',%=") not in CONSONANTS:
             vowel_frames |= (centres >= float(to_video(start))) & (centres < float(to_video(end)))
     vowel_frames &= np.isfinite(gap)
@@ -83,7 +83,7 @@ def articulation(measured, speech: Speech, text: str, language: str = "en") -> A
 
     closed, total = 0, 0
     rounded, spread = [], []
-    for phoneme, start, end in zip(spoken.phonemes, starts, ends):
+    for phoneme, start, end in zip(spoken.phonemes, starts, ends, strict=True):
         base = phoneme.symbol.lstrip("',%=")
         begin, finish = float(to_video(start)), float(to_video(end))
         if base in BILABIALS:
@@ -100,5 +100,5 @@ def articulation(measured, speech: Speech, text: str, language: str = "en") -> A
             spread.extend(width[inside])
     rounded_width = float(np.median(rounded)) if rounded else None
     spread_width = float(np.median(spread)) if spread else None
-    contrast = spread_width - rounded_width if rounded and spread else None
+    contrast = spread_width - rounded_width if spread_width is not None and rounded_width is not None else None
     return Articulation(closed / total if total else None, total, contrast, rounded_width, spread_width)

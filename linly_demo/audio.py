@@ -18,8 +18,15 @@ import numpy as np
 from scipy.signal import resample_poly
 
 from linly_demo.ephemeral import EphemeralRoot
-from linly_demo.errors import (AudioTooLarge, AudioTooLong, CorruptAudio, EmptyAudio, SilentAudio,
-                               UnsupportedAudio, megabytes)
+from linly_demo.errors import (
+    AudioTooLarge,
+    AudioTooLong,
+    CorruptAudio,
+    EmptyAudio,
+    SilentAudio,
+    UnsupportedAudio,
+    megabytes,
+)
 
 SPEECH_RATE = 16_000
 # Loudest 30 ms window quieter than this (dBFS) counts as silence-only.

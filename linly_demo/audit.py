@@ -14,7 +14,7 @@ import re
 import sys
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TextIO
 
 _SAFE_WORD = re.compile(r"^[a-z][a-z0-9_.]{0,63}$")
@@ -51,7 +51,7 @@ class AuditLog:
             raise ValueError(f"unknown audit outcome {outcome!r}")
         line: dict[str, object] = {
             "event": event,
-            "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+            "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
             "outcome": outcome,
         }
         if duration_s is not None:

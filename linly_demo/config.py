@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import platformdirs
+
 from linly_demo.errors import ConfigError
 
 MAX_TTL_SECONDS = 300.0
@@ -27,8 +29,6 @@ def default_ephemeral_dir() -> Path:
 
 def default_voice_store() -> Path:
     """The user's data directory (e.g. ~/.local/share/linly-demo/voices): persistent, for encrypted records only."""
-    import platformdirs
-
     return Path(platformdirs.user_data_dir("linly-demo", appauthor=False)) / "voices"
 
 
@@ -75,7 +75,7 @@ class Settings:
         return max(0.2, min(MAX_SWEEP_INTERVAL_SECONDS, self.ttl_seconds / 5))
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
         secret = env.get("LINLY_SECRET_KEY") or None
         if secret is not None and len(secret) < 16:
@@ -96,7 +96,8 @@ class Settings:
             facenet_weights=Path(weights) if weights else None,
             allow_downloads=_flag(env, "LINLY_ALLOW_DOWNLOADS"),
             secret_key=secret.encode() if secret else None,
-            token_ttl_seconds=_number(env, "LINLY_TOKEN_TTL_SECONDS", MAX_TOKEN_TTL_SECONDS, 1.0, MAX_TOKEN_TTL_SECONDS),
+            token_ttl_seconds=_number(env, "LINLY_TOKEN_TTL_SECONDS", MAX_TOKEN_TTL_SECONDS, 1.0,
+                                      MAX_TOKEN_TTL_SECONDS),
             audit_log=env.get("LINLY_AUDIT_LOG", "-") or "-",
             device=device,
             max_audio_seconds=_number(env, "LINLY_MAX_AUDIO_SECONDS", 60.0, 1.0, 600.0),

@@ -9,6 +9,7 @@ a full filesystem raises `ServerBusy` and leaves no partial file.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import errno
 import fcntl
 import logging
@@ -80,12 +81,12 @@ class EphemeralRoot:
         self._on_sweep = on_sweep
         self._stop = threading.Event()
         self._sweeper: threading.Thread | None = None
-        self._hooks: list[Callable[[], None]] = []
+        self._hooks: list[Callable[[], object]] = []
         self._lock_fd: int | None = None
         self._open()
 
     @classmethod
-    def from_settings(cls, settings: Settings, on_sweep: Callable[[int], None] | None = None) -> "EphemeralRoot":
+    def from_settings(cls, settings: Settings, on_sweep: Callable[[int], None] | None = None) -> EphemeralRoot:
         return cls(
             settings.ephemeral_dir,
             settings.ttl_seconds,
@@ -109,10 +110,8 @@ class EphemeralRoot:
                 fs_type or "unknown filesystem",
             )
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:
+        with contextlib.suppress(FileExistsError):
             self.path.mkdir(mode=0o700)
-        except FileExistsError:
-            pass
         info = os.lstat(self.path)
         if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode):
             raise EphemeralStorageError("The ephemeral directory path exists but is not a plain directory.")
@@ -146,7 +145,7 @@ class EphemeralRoot:
         return self.path / f"{secrets.token_hex(16)}{suffix}"
 
     def write_bytes(self, data: bytes, suffix: str = "") -> Path:
-        """Write `data` to a new 0600 file with a random name; on a full filesystem raise ServerBusy, leaving nothing."""
+        """Write `data` to a new 0600 file with a random name; a full filesystem is ServerBusy, leaving nothing."""
         target = self.new_name(suffix)
         try:
             fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
@@ -216,7 +215,7 @@ class EphemeralRoot:
 
     def entries(self) -> list[Path]:
         """Every file (recursively) under the root."""
-        found = []
+        found: list[Path] = []
         for folder, _dirs, files in os.walk(self.path):
             found.extend(Path(folder) / name for name in files)
         return found
@@ -248,8 +247,8 @@ class EphemeralRoot:
                 continue
         return removed
 
-    def add_sweep_hook(self, hook: Callable[[], None]) -> None:
-        """Run `hook` on every sweep (e.g. purging expired in-memory features)."""
+    def add_sweep_hook(self, hook: Callable[[], object]) -> None:
+        """Run `hook` on every sweep (e.g. purging expired in-memory features); what it returns is ignored."""
         self._hooks.append(hook)
 
     def start_sweeper(self) -> None:

@@ -16,7 +16,9 @@ import cv2
 import dlib
 import numpy as np
 
+from linly_demo.articulation import articulation
 from linly_demo.audio import decode_audio
+from linly_demo.face_geometry import FrameMeasurements, inner_lip_gap
 from linly_demo.portrait.embed import DlibEmbedder
 from linly_demo.portrait.landmarks import LandmarkModel, shape_to_array
 
@@ -76,15 +78,6 @@ class QualityReport:
         return data
 
 
-@dataclass(frozen=True)
-class FrameMeasurements:
-    """Per-frame landmarks (NaN where no face was found) and the loudness envelope."""
-
-    landmarks: np.ndarray  # (n, 68, 2)
-    envelope: np.ndarray  # (n,) RMS of the soundtrack around each frame
-    fps: float
-
-
 class VideoEvaluator:
     """Loads dlib's models once; evaluates any number of videos."""
 
@@ -118,8 +111,6 @@ class VideoEvaluator:
             reference = descriptors[0]
         report = summarise(measured, descriptors, reference)
         if text:
-            from linly_demo.articulation import articulation
-
             report = replace(report, **articulation(measured, speech, text, language).as_fields())
         return report
 
@@ -139,7 +130,7 @@ class VideoEvaluator:
 def _decode_frames(path: str | Path) -> tuple[list[np.ndarray], float]:
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
-        fps = float(stream.average_rate)
+        fps = float(stream.average_rate or 25)
         frames = [frame.to_ndarray(format="rgb24") for frame in container.decode(stream)]
     return frames, fps
 
@@ -151,21 +142,6 @@ def loudness_envelope(samples: np.ndarray, rate: int, fps: float, n_frames: int)
     centres = ((np.arange(n_frames) + 0.5) / fps * rate).astype(int) + half
     return np.array([np.sqrt(np.mean(padded[c - half:c + half] ** 2)) if c + half <= len(padded) else 0.0
                      for c in centres])
-
-
-def inner_lip_gap(landmarks: np.ndarray) -> np.ndarray:
-    """Mean inner-lip opening (61-67, 62-66, 63-65) over the eye distance, per frame (NaN without a face)."""
-    gap = np.mean([np.linalg.norm(landmarks[:, a] - landmarks[:, b], axis=-1)
-                   for a, b in ((61, 67), (62, 66), (63, 65))], axis=0)
-    eyes = np.linalg.norm(landmarks[:, 36:42].mean(axis=1) - landmarks[:, 42:48].mean(axis=1), axis=-1)
-    return gap / eyes
-
-
-def mouth_width(landmarks: np.ndarray) -> np.ndarray:
-    """Mouth corner to corner (48-54) over the eye distance, per frame (NaN without a face)."""
-    width = np.linalg.norm(landmarks[:, 48] - landmarks[:, 54], axis=-1)
-    eyes = np.linalg.norm(landmarks[:, 36:42].mean(axis=1) - landmarks[:, 42:48].mean(axis=1), axis=-1)
-    return width / eyes
 
 
 def silence_mask(envelope: np.ndarray) -> np.ndarray:
@@ -202,7 +178,7 @@ def summarise(measured: FrameMeasurements, descriptors: list[np.ndarray],
             lags[lag] = _pearson(gap[: len(gap) - lag], envelope[lag:])
         else:
             lags[lag] = _pearson(gap[-lag:], envelope[: len(envelope) + lag])
-    best_lag = max(lags, key=lags.get)
+    best_lag = max(lags, key=lambda lag: lags[lag])
     silent = silence_mask(envelope) & found
     db = 20 * np.log10(envelope + 1e-9)
     speaking = (db > np.percentile(db, 95) - 20.0) & found

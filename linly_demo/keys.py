@@ -9,6 +9,11 @@ import hashlib
 import hmac
 import secrets
 
+# The purposes keys are derived for: one constant each, so two places can never spell one differently.
+AUDIT_SUBJECT = "audit-subject"
+PORTRAIT_TOKEN = "portrait-token"
+WEB_OWNER = "web-owner"
+
 
 class ServerSecret:
     """Holds the server secret in memory and derives one independent key per purpose."""

@@ -13,7 +13,7 @@ from linly_demo.audit import AuditLog
 from linly_demo.config import Settings
 from linly_demo.device import torch_device
 from linly_demo.ephemeral import EphemeralRoot
-from linly_demo.keys import ServerSecret
+from linly_demo.keys import AUDIT_SUBJECT, PORTRAIT_TOKEN, ServerSecret
 from linly_demo.portrait.pipeline import PortraitFeatures, PortraitPipeline
 from linly_demo.tokens import TokenStore
 from linly_demo.voice.service import VoiceService
@@ -42,12 +42,12 @@ def build_runtime(settings: Settings | None = None, start_sweeper: bool = True,
     """Verify the ephemeral root and wire the services; raises ConfigError when a guarantee cannot hold."""
     settings = settings or Settings.from_env()
     secret = ServerSecret(settings.secret_key)
-    audit = AuditLog(settings.audit_log, secret.key_for("audit-subject"))
+    audit = AuditLog(settings.audit_log, secret.key_for(AUDIT_SUBJECT))
     ephemeral = EphemeralRoot.from_settings(
         settings, on_sweep=lambda count: audit.record("ephemeral.expired", "expired", count=count)
     )
     tokens: TokenStore[PortraitFeatures] = TokenStore(
-        secret.key_for("portrait-token"), settings.token_ttl_seconds, audit
+        secret.key_for(PORTRAIT_TOKEN), settings.token_ttl_seconds, audit
     )
     ephemeral.add_sweep_hook(tokens.purge_expired)
     portraits = PortraitPipeline(settings, audit, ephemeral, torch_device(settings.device))

@@ -138,7 +138,8 @@ class TokenStore(Generic[T]):
             raise MalformedToken()
         return entry_id, expires_ms
 
-    def _record(self, event: str, outcome: str, subject: str | None, reason: str | None = None, count: int | None = None) -> None:
+    def _record(self, event: str, outcome: str, subject: str | None, reason: str | None = None,
+                count: int | None = None) -> None:
         if self._audit is not None:
             self._audit.record(event, outcome, subject=subject, reason=reason, count=count)
 

@@ -6,6 +6,7 @@ import io
 import os
 import secrets
 import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -78,6 +79,19 @@ def pipeline(portrait_models: PortraitModels, settings: Settings, ephemeral: Eph
              audit_path: Path) -> PortraitPipeline:
     """A pipeline bound to this test's ephemeral root and audit file, sharing the session's loaded models."""
     return PortraitPipeline(settings, AuditLog(str(audit_path), b"k" * 32), ephemeral, models=portrait_models)
+
+
+@pytest.fixture
+def private_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """A private TMPDIR and HOME for this test, and the repository: the places a "writes nothing outside the
+    ephemeral root" test watches. Private, so other jobs on a busy machine cannot make such a test fail."""
+    tmp, home = tmp_path / "tmpdir", tmp_path / "home"
+    tmp.mkdir()
+    home.mkdir()
+    monkeypatch.setenv("TMPDIR", str(tmp))
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp))
+    return [tmp, home, REPO]
 
 
 def files_under(*roots: Path) -> set[str]:

@@ -10,8 +10,11 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from tests.conftest import REPO, encode, files_under
+
+pytestmark = pytest.mark.slow
 
 
 def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -179,7 +179,7 @@ def test_a_full_filesystem_is_server_busy_and_leaves_no_partial_file(
         def __init__(self, fd: int, mode: str) -> None:
             self._handle = real_fdopen(fd, mode)
 
-        def __enter__(self) -> "FullDisk":
+        def __enter__(self) -> FullDisk:
             return self
 
         def __exit__(self, *exc: object) -> None:

@@ -11,16 +11,14 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from linly_demo.cli import portrait, render, voice
+from linly_demo.cli.exit_codes import EXIT_BELOW_TARGET, EXIT_FAILED, EXIT_REJECTED
 from linly_demo.errors import InputRejected, LinlyError
 
-EXIT_FAILED = 1
-EXIT_REJECTED = 2
-EXIT_BELOW_TARGET = 3
+__all__ = ["EXIT_BELOW_TARGET", "EXIT_FAILED", "EXIT_REJECTED", "build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from linly_demo.cli import portrait, render, voice
-
     parser = argparse.ArgumentParser(prog="python -m linly_demo", description="linly-demo command line")
     commands = parser.add_subparsers(dest="command", required=True)
     portrait.add_commands(commands)

@@ -7,6 +7,8 @@ import json
 import secrets
 
 from linly_demo.cli.files import read_user_file
+from linly_demo.portrait.pipeline import STAGES
+from linly_demo.runtime import build_runtime
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -17,18 +19,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 
 
 def run_portrait(args: argparse.Namespace) -> int:
-    from linly_demo.audit import AuditLog
-    from linly_demo.config import Settings
-    from linly_demo.device import torch_device
-    from linly_demo.keys import ServerSecret
-    from linly_demo.portrait.pipeline import STAGES, PortraitPipeline
-
-    settings = Settings.from_env()
-    data = read_user_file(args.face, settings.max_upload_bytes, "photo")
-    secret = ServerSecret(settings.secret_key)
-    audit = AuditLog(settings.audit_log, secret.key_for("audit-subject"))
-    pipeline = PortraitPipeline(settings, audit, device=torch_device(settings.device))
-    features = pipeline.process_bytes(data, subject=f"cli-{secrets.token_hex(8)}")
+    runtime = build_runtime(start_sweeper=False)
+    data = read_user_file(args.face, runtime.settings.max_upload_bytes, "photo")
+    features = runtime.portraits.process_bytes(data, subject=f"cli-{secrets.token_hex(8)}")
     result: dict[str, object] = {
         "faces_found": features.faces_found,
         "face_used": features.face_box.as_dict(),

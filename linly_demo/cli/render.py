@@ -13,9 +13,17 @@ import secrets
 import time
 from pathlib import Path
 
-from linly_demo.cli import EXIT_BELOW_TARGET
+from linly_demo.audio import Speech, decode_audio
+from linly_demo.cli.exit_codes import EXIT_BELOW_TARGET
 from linly_demo.cli.files import read_user_file, write_user_output
+from linly_demo.cli.voice import passphrase_from_user
+from linly_demo.device import torch_device
 from linly_demo.errors import InputRejected
+from linly_demo.evaluate import VideoEvaluator
+from linly_demo.portrait.pipeline import PortraitFeatures
+from linly_demo.render.pipeline import RenderedVideo, render_video
+from linly_demo.runtime import build_runtime
+from linly_demo.voice.service import SpokenText
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -53,16 +61,10 @@ class _Session:
     """The services one command needs, with per-stage timings and cleanup of its ephemeral files."""
 
     def __init__(self) -> None:
-        from linly_demo.audit import AuditLog
-        from linly_demo.config import Settings
-        from linly_demo.device import torch_device
-        from linly_demo.ephemeral import EphemeralRoot
-        from linly_demo.keys import ServerSecret
-
-        self.settings = Settings.from_env()
-        self.secret = ServerSecret(self.settings.secret_key)
-        self.audit = AuditLog(self.settings.audit_log, self.secret.key_for("audit-subject"))
-        self.ephemeral = EphemeralRoot.from_settings(self.settings)
+        self.runtime = build_runtime(start_sweeper=False)
+        self.settings = self.runtime.settings
+        self.audit = self.runtime.audit
+        self.ephemeral = self.runtime.ephemeral
         self.device = torch_device(self.settings.device)
         self.subject = f"cli-{secrets.token_hex(8)}"
         self.timings: dict[str, float] = {}
@@ -72,20 +74,15 @@ class _Session:
         self.timings[stage] = now - started
         return now
 
-    def portrait(self, path: str):
-        from linly_demo.portrait.pipeline import PortraitPipeline
-
+    def portrait(self, path: str) -> PortraitFeatures:
         started = time.perf_counter()
         data = read_user_file(path, self.settings.max_upload_bytes, "photo")
-        pipeline = PortraitPipeline(self.settings, self.audit, self.ephemeral, self.device)
-        features = pipeline.process_bytes(data, subject=self.subject)
+        features = self.runtime.portraits.process_bytes(data, subject=self.subject)
         self.lap("portrait", started)
         return features
 
-    def speech(self, args: argparse.Namespace, features):
+    def speech(self, args: argparse.Namespace, features: PortraitFeatures):
         """(speech, phoneme timing or None) from --audio or --text."""
-        from linly_demo.audio import decode_audio
-
         started = time.perf_counter()
         if args.voice_handle and not args.text:
             raise InputRejected("--voice-handle needs --text (the enrolled voice speaks typed text).")
@@ -99,12 +96,8 @@ class _Session:
         self.lap("speech", started)
         return speech, phonemes
 
-    def _spoken_text(self, args: argparse.Namespace, features):
-        from linly_demo.cli.voice import open_voice_service, passphrase_from_user
-        from linly_demo.tokens import TokenStore
-
-        tokens = TokenStore(self.secret.key_for("portrait-token"), self.settings.token_ttl_seconds, self.audit)
-        voices = open_voice_service(self.settings, self.audit, self.ephemeral, tokens)
+    def _spoken_text(self, args: argparse.Namespace, features: PortraitFeatures) -> SpokenText:
+        tokens, voices = self.runtime.tokens, self.runtime.voices
         if not args.voice_handle:
             return voices.speak(args.text, args.lang)
         token = tokens.issue(features, self.subject)  # the same double verification as the app
@@ -114,9 +107,7 @@ class _Session:
         finally:
             tokens.revoke(token)
 
-    def render(self, args: argparse.Namespace):
-        from linly_demo.render.pipeline import render_video
-
+    def render(self, args: argparse.Namespace) -> tuple[PortraitFeatures, Speech, RenderedVideo]:
         features = self.portrait(args.portrait)
         speech, phonemes = self.speech(args, features)
         rendered = render_video(features, speech, self.ephemeral, self.settings.fps, self.settings.video_size,
@@ -155,8 +146,6 @@ def run_render(args: argparse.Namespace) -> int:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    from linly_demo.evaluate import VideoEvaluator
-
     session = _Session()
     evaluator = VideoEvaluator()
     if args.video:

@@ -15,6 +15,7 @@ import sys
 
 from linly_demo.cli.files import read_user_file
 from linly_demo.errors import VoiceInputRejected
+from linly_demo.runtime import build_runtime
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -44,27 +45,9 @@ def passphrase_from_user(confirm: bool = False) -> str:
     return value
 
 
-def open_voice_service(settings, audit, ephemeral, tokens=None):
-    """The voice service over the configured store (refused when it overlaps the ephemeral root)."""
-    from linly_demo.voice.service import VoiceService
-    from linly_demo.voice.store import VoiceStore
-
-    return VoiceService(settings, audit, ephemeral, VoiceStore(settings.voice_store, ephemeral.path), tokens)
-
-
-def voice_service():
-    from linly_demo.audit import AuditLog
-    from linly_demo.config import Settings
-    from linly_demo.ephemeral import EphemeralRoot
-    from linly_demo.keys import ServerSecret
-
-    settings = Settings.from_env()
-    audit = AuditLog(settings.audit_log, ServerSecret(settings.secret_key).key_for("audit-subject"))
-    return settings, open_voice_service(settings, audit, EphemeralRoot.from_settings(settings))
-
-
 def run_enroll(args: argparse.Namespace) -> int:
-    settings, service = voice_service()
+    runtime = build_runtime(start_sweeper=False)
+    settings, service = runtime.settings, runtime.voices
     subject = f"cli-{secrets.token_hex(8)}"
     if not args.consent:
         service.enroll(False, args.handle, "", [], subject)  # refused and audited; nothing read or stored
@@ -81,7 +64,7 @@ def run_enroll(args: argparse.Namespace) -> int:
 
 
 def run_erase(args: argparse.Namespace) -> int:
-    _settings, service = voice_service()
+    service = build_runtime(start_sweeper=False).voices
     service.erase(args.handle, passphrase_from_user(), f"cli-{secrets.token_hex(8)}")
     print(json.dumps({"erased": True}))
     return 0

@@ -13,8 +13,15 @@ import warnings
 import numpy as np
 from PIL import Image, ImageOps
 
-from linly_demo.errors import (CorruptImage, EmptyUpload, ImageTooLarge, ImageTooSmall, UnsupportedFormat,
-                               UploadTooLarge, megabytes)
+from linly_demo.errors import (
+    CorruptImage,
+    EmptyUpload,
+    ImageTooLarge,
+    ImageTooSmall,
+    UnsupportedFormat,
+    UploadTooLarge,
+    megabytes,
+)
 
 # Smaller photos cannot hold a face the detector accepts (detect.MIN_FACE_PIXELS).
 MIN_IMAGE_SIDE = 64

@@ -69,7 +69,7 @@ class FaceDetector:
     """MTCNN over a bounded-size copy of the image; thread-safe."""
 
     def __init__(self, device: torch.device) -> None:
-        from facenet_pytorch import MTCNN
+        from facenet_pytorch import MTCNN  # deferred: it imports torchvision (seconds), needed once models load
 
         self._mtcnn = MTCNN(keep_all=True, min_face_size=20, post_process=False, device=device)
         self._lock = threading.Lock()
@@ -87,10 +87,11 @@ class FaceDetector:
             return []
         found = [
             Detection(
-                FaceBox(*(float(v) / scale for v in box), probability=float(prob)),
+                FaceBox(float(box[0]) / scale, float(box[1]) / scale, float(box[2]) / scale, float(box[3]) / scale,
+                        float(prob)),
                 np.asarray(pts, dtype=np.float32) / scale,
             )
-            for box, prob, pts in zip(boxes, probs, points)
+            for box, prob, pts in zip(boxes, probs, points, strict=True)
         ]
         return sorted(found, key=lambda d: d.box.width * d.box.height, reverse=True)
 

@@ -75,11 +75,11 @@ class FacenetEmbedder:
     same_person_threshold = 1.0
 
     def __init__(self, state_dict: dict[str, torch.Tensor], device: torch.device) -> None:
-        from facenet_pytorch import InceptionResnetV1
+        from facenet_pytorch import InceptionResnetV1  # deferred: it imports torchvision (seconds), models only
 
         model = InceptionResnetV1(pretrained=None, classify=False)
         backbone = {k: v for k, v in state_dict.items() if not k.startswith("logits.")}
-        missing, unexpected = model.load_state_dict(backbone, strict=False)
+        missing, unexpected = model.load_state_dict(backbone, strict=True)
         if missing or unexpected:
             raise ValueError("FaceNet weights do not match InceptionResnetV1")
         self._model = model.eval().to(device)
@@ -102,7 +102,8 @@ def facenet_weights_path(configured: Path | None) -> Path | None:
     """The configured weights file, or the torch hub cache's copy, if either exists."""
     if configured is not None:
         return configured if configured.is_file() else None
-    torch_home = Path(os.path.expanduser(os.getenv("TORCH_HOME", os.path.join(os.getenv("XDG_CACHE_HOME", "~/.cache"), "torch"))))
+    cache = os.getenv("XDG_CACHE_HOME", "~/.cache")
+    torch_home = Path(os.path.expanduser(os.getenv("TORCH_HOME", os.path.join(cache, "torch"))))
     cached = torch_home / "checkpoints" / FACENET_FILE
     return cached if cached.is_file() else None
 
@@ -116,7 +117,7 @@ def load_embedder(configured_weights: Path | None, allow_downloads: bool, device
         if path is not None:
             return FacenetEmbedder(torch.load(path, map_location="cpu", weights_only=True), device)
         if allow_downloads:
-            from facenet_pytorch import InceptionResnetV1
+            from facenet_pytorch import InceptionResnetV1  # deferred, as above
 
             InceptionResnetV1(pretrained="vggface2")  # downloads into the torch hub cache
             cached = facenet_weights_path(None)

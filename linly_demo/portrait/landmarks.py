@@ -23,7 +23,7 @@ def _model_path(name: str) -> str:
     with warnings.catch_warnings():
         # face_recognition_models still locates its files through the deprecated pkg_resources API.
         warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
-        import face_recognition_models
+        import face_recognition_models  # deferred into this warnings filter (see above)
 
     return getattr(face_recognition_models, name)()
 

@@ -70,7 +70,7 @@ class PortraitModels:
     embedder: Embedder
 
     @classmethod
-    def load(cls, settings: Settings, device: torch.device) -> "PortraitModels":
+    def load(cls, settings: Settings, device: torch.device) -> PortraitModels:
         return cls(
             FaceDetector(device),
             LandmarkModel(),

@@ -57,8 +57,11 @@ _MOUTH = np.array([VISEME_MOUTH[name] for name in VISEMES])  # (len(VISEMES), 6)
 
 
 class PhonemeTiming(Protocol):
-    symbol: str
-    start: float  # seconds from the start of the speech
+    @property
+    def symbol(self) -> str: ...
+
+    @property
+    def start(self) -> float: ...  # seconds from the start of the speech
 
 
 @dataclass(frozen=True)

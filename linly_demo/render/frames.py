@@ -23,8 +23,13 @@ Fn = TypeVar("Fn", bound=Callable[..., object])
 
 
 class Portrait(Protocol):
-    template: np.ndarray
-    landmarks68: np.ndarray
+    """What the renderer reads of a portrait's features (frozen dataclasses provide it read-only)."""
+
+    @property
+    def template(self) -> np.ndarray: ...
+
+    @property
+    def landmarks68(self) -> np.ndarray: ...
 
 
 def on_gpu(function: Fn) -> Fn:
@@ -32,7 +37,7 @@ def on_gpu(function: Fn) -> Fn:
     if not os.environ.get("SPACE_ID"):
         return function
     try:
-        import spaces
+        import spaces  # optional: present only on Hugging Face ZeroGPU
     except ImportError:
         return function
     return spaces.GPU(duration=120)(function)
@@ -52,7 +57,7 @@ def render_frames(features: Portrait, driving: DrivingSignals, device: torch.dev
     painter = MouthPainter(rig)
     done = 0
     for frames, targets in warp_batches(rig, driving, device, batch_size):
-        for frame, landmarks, row in zip(frames, targets, driving.coefficients[done:done + len(frames)]):
+        for frame, landmarks, row in zip(frames, targets, driving.coefficients[done:done + len(frames)], strict=True):
             painter.paint(frame, landmarks, row)
         done += len(frames)
         yield frames

@@ -45,7 +45,8 @@ def teeth_mask(image: np.ndarray, marks: np.ndarray, eye_distance: float) -> np.
     cv2.fillPoly(outer, [np.round(marks[48:60]).astype(np.int32)], 255)
     lips = lip_colour(image, marks)
     hsv = cv2.cvtColor(image, cv2.COLOR_RGB2HSV).astype(np.float32)
-    lip_hsv = cv2.cvtColor(np.uint8([[np.clip(lips, 0, 255)]]), cv2.COLOR_RGB2HSV)[0, 0].astype(np.float32)
+    lip_pixel = np.clip(lips, 0, 255).astype(np.uint8).reshape(1, 1, 3)
+    lip_hsv = cv2.cvtColor(lip_pixel, cv2.COLOR_RGB2HSV)[0, 0].astype(np.float32)
     return (outer > 0) & (near > 0) & (hsv[..., 1] < 0.7 * lip_hsv[1]) & (hsv[..., 2] > lip_hsv[2] + 20)
 
 

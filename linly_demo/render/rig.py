@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 from scipy.spatial import Delaunay
 
+from linly_demo import face_geometry
 from linly_demo.render.driving import CHANNEL_INDEX, CHANNELS
 from linly_demo.render.lips import lip_colour, teeth_mask, upper_lip_off_the_teeth
 from linly_demo.render.teeth import TeethTexture, photo_teeth
@@ -49,10 +50,9 @@ def build_rig(template: np.ndarray, landmarks68: np.ndarray, size: int) -> FaceR
     scale = size / template.shape[0]
     source = cv2.resize(template, (size, size), interpolation=cv2.INTER_LANCZOS4) if scale != 1 else template.copy()
     marks = landmarks68.astype(np.float64) * scale
-    left_eye, right_eye = marks[36:42].mean(axis=0), marks[42:48].mean(axis=0)
-    eye_distance = float(np.linalg.norm(right_eye - left_eye))
+    eye_distance = float(face_geometry.eye_distance(marks))
     marks = upper_lip_off_the_teeth(source, marks, eye_distance)
-    mouth_width = float(np.linalg.norm(marks[54] - marks[48]))
+    mouth_width = float(face_geometry.mouth_width_pixels(marks))
     gaps = marks[LOWER_INNER, 1] - marks[UPPER_INNER, 1]
     source_gap = float(max(0.0, np.median(gaps)))
 
@@ -160,7 +160,7 @@ def _without_mouth_interior(source: np.ndarray, marks: np.ndarray, eye_distance:
 
 def _close_mouth(rest: np.ndarray, gaps: np.ndarray) -> None:
     """Close an open mouth mostly by raising the jaw (lower lip and chin), a little by lowering the upper lip."""
-    for upper, lower, gap in zip(UPPER_INNER, LOWER_INNER, gaps):
+    for upper, lower, gap in zip(UPPER_INNER, LOWER_INNER, gaps, strict=True):
         gap = max(gap, 0.0)
         rest[upper, 1] += 0.2 * gap
         rest[lower, 1] -= 0.8 * gap

@@ -64,7 +64,7 @@ def visemes_from_phonemes(symbols: Sequence[str], starts: Sequence[float], durat
     targets[:, 0] = 1.0
     ends = list(starts[1:]) + [duration]
     closures = []
-    for symbol, start, end in zip(symbols, starts, ends):
+    for symbol, start, end in zip(symbols, starts, ends, strict=True):
         viseme = viseme_of(symbol)
         span = (times >= start - LEAD_SECONDS) & (times < end - LEAD_SECONDS)
         if viseme == "closed":  # set exactly below; blurring it would only dull the vowels around it
@@ -105,7 +105,7 @@ def visemes_from_audio(features: SpeechFeatures) -> np.ndarray:
 
 def _closure_frames(features: SpeechFeatures) -> list[int]:
     loud, low = features.loudness, features.low_band
-    closures = []
+    closures: list[int] = []
     for i in range(2, features.n_frames - 2):
         window = loud[max(0, i - 4):i + 5]
         dip = loud[i] <= window.min() + 1e-9 and window.max() - loud[i] > 0.25

@@ -134,7 +134,7 @@ def opening_masks(targets: np.ndarray, box: tuple[int, int, int, int]) -> np.nda
     y0, y1, x0, x1 = box
     masks = np.zeros((len(targets), y1 - y0, x1 - x0), np.float32)
     grow = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * FOLD_BAND + 1, 2 * FOLD_BAND + 1))
-    for mask, vertices in zip(masks, targets):
+    for mask, vertices in zip(masks, targets, strict=True):
         for outline in (vertices[60:68], vertices[36:42], vertices[42:48]):
             points = np.round(outline - [x0, y0]).astype(np.int32)
             cv2.fillPoly(mask, [points], 1.0, lineType=cv2.LINE_8)
@@ -215,7 +215,7 @@ class Warper:
         full = F.interpolate(coarse.permute(0, 3, 1, 2), size=((span - 1) * COARSE_STEP + 1,) * 2,
                              mode="bilinear", align_corners=True)[:, :, : self.size, : self.size]
         field = full.permute(0, 2, 3, 1).contiguous()
-        for (y0, y1, x0, x1), pixels in zip(self.regions, self._region_pixels):
+        for (y0, y1, x0, x1), pixels in zip(self.regions, self._region_pixels, strict=True):
             field[:, y0:y1, x0:x1] = self._map_at(pixels, ids[:, y0:y1, x0:x1], affines)
         return self._smoothed(field, targets)
 
@@ -238,7 +238,7 @@ class Warper:
     def _blend_opencv(displacement: torch.Tensor, sharp: np.ndarray) -> torch.Tensor:
         """(B, h, w, 2) CPU displacement: blurred, except `sharp` (B, h, w) of it kept as is."""
         frames = displacement.numpy().copy()
-        for frame, mask in zip(frames, sharp[..., None]):
+        for frame, mask in zip(frames, sharp[..., None], strict=True):
             blurred = cv2.GaussianBlur(frame, (0, 0), SMOOTH_SIGMA, borderType=cv2.BORDER_REPLICATE)
             frame -= blurred
             frame *= mask

@@ -1,8 +1,8 @@
 """The voice profile: a WORLD-vocoder conversion of the TTS voice toward an enrolled speaker.
 
 A signal-processing profile, not a neural clone: the eSpeak NG voice variant, F0 level and range, a frequency
-warp of the spectral envelope (vocal-tract length), a spectral tilt and breathiness. Fitted by maximising the similarity of
-resemblyzer's pretrained speaker encoder between converted TTS speech and the enrolled samples.
+warp of the spectral envelope (vocal-tract length), a spectral tilt and breathiness. Fitted by maximising the
+similarity of resemblyzer's pretrained speaker encoder between converted TTS speech and the enrolled samples.
 
 Guarantees: conversion keeps the timing of its input sample for sample (so phoneme timing stays aligned);
 fitting is deterministic for the same samples; raw samples never leave the process.
@@ -13,6 +13,8 @@ from __future__ import annotations
 import threading
 import warnings
 from dataclasses import asdict, dataclass
+from math import gcd
+from typing import Any
 
 import numpy as np
 from scipy.signal import resample_poly
@@ -53,14 +55,14 @@ class VoiceProfile:
     equaliser_db: tuple[float, ...] = ()  # long-term spectrum correction per band (EQ_BAND_HZ), fitted, not searched
     equaliser_strength: float = 0.0
 
-    def as_dict(self) -> dict[str, object]:
+    def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, object]) -> "VoiceProfile":
+    def from_dict(cls, data: dict[str, Any]) -> VoiceProfile:
         values = {name: data[name] for name in cls.__dataclass_fields__ if name in data}
         variant = str(values.pop("variant", ""))
-        equaliser = tuple(float(v) for v in values.pop("equaliser_db", ()))  # type: ignore[union-attr]
+        equaliser = tuple(float(v) for v in values.pop("equaliser_db", ()))
         profile = cls(variant=variant, equaliser_db=equaliser, **{k: float(v) for k, v in values.items()})
         if equaliser and len(equaliser) != len(EQ_BAND_HZ):
             raise ValueError("equaliser has the wrong number of bands")
@@ -73,18 +75,18 @@ class SpeakerEncoder:
     """resemblyzer's pretrained speaker encoder (weights ship in the wheel), loaded once per process."""
 
     _lock = threading.Lock()
-    _encoder = None
+    _encoder: Any = None
 
     def __init__(self) -> None:
         with SpeakerEncoder._lock:
             if SpeakerEncoder._encoder is None:
-                from resemblyzer import VoiceEncoder
+                from resemblyzer import VoiceEncoder  # deferred: torch + librosa + weights, enrollment only
 
                 SpeakerEncoder._encoder = VoiceEncoder("cpu", verbose=False)
 
     def embed(self, waves: list[np.ndarray]) -> np.ndarray:
         """L2-normalised 256-d embedding of one or more 16 kHz clips of one speaker."""
-        from resemblyzer import preprocess_wav
+        from resemblyzer import preprocess_wav  # deferred, as in __init__
 
         prepared = [preprocess_wav(np.asarray(w, np.float32), RATE) for w in waves]
         prepared = [w for w in prepared if len(w) > RATE // 2] or [np.asarray(waves[0], np.float32)]
@@ -98,8 +100,6 @@ def to_rate(speech: SynthesizedSpeech) -> np.ndarray:
     samples = speech.samples.astype(np.float64)
     if speech.sample_rate == RATE:
         return samples
-    from math import gcd
-
     divisor = gcd(speech.sample_rate, RATE)
     return resample_poly(samples, RATE // divisor, speech.sample_rate // divisor)
 
@@ -171,7 +171,7 @@ def band_levels(waves: list[np.ndarray]) -> np.ndarray:
     freqs = np.fft.rfftfreq(n_fft, 1 / RATE)
     edges = np.sqrt(EQ_BAND_HZ[:-1] * EQ_BAND_HZ[1:])
     edges = np.concatenate([[EQ_BAND_HZ[0] / 1.2], edges, [EQ_BAND_HZ[-1] * 1.05]])
-    levels = [power[(freqs >= lo) & (freqs < hi)].mean() for lo, hi in zip(edges[:-1], edges[1:])]
+    levels = [power[(freqs >= lo) & (freqs < hi)].mean() for lo, hi in zip(edges[:-1], edges[1:], strict=True)]
     return 10 * np.log10(np.asarray(levels) + 1e-12)
 
 

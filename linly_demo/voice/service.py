@@ -24,8 +24,7 @@ from linly_demo.config import Settings
 from linly_demo.ephemeral import EphemeralRoot
 from linly_demo.errors import AudioTooLarge, ConsentRequired, LinlyError, VoiceInputRejected
 from linly_demo.voice.profile import SpeakerEncoder, convert, fit_profile
-from linly_demo.voice.store import CONSENT_STATEMENT_VERSION, VoiceStore, Voiceprint, check_passphrase, \
-    normalise_handle
+from linly_demo.voice.store import CONSENT_STATEMENT_VERSION, Voiceprint, VoiceStore, check_passphrase, normalise_handle
 from linly_demo.voice.tts import Phoneme, Speaker
 
 MIN_SPEECH_SECONDS = 5.0
@@ -57,7 +56,7 @@ class Enrollment:
 
 def detected_speech_seconds(samples: np.ndarray) -> float:
     """Seconds of speech found by WebRTC's voice activity detector (30 ms frames, aggressiveness 2)."""
-    import webrtcvad
+    import webrtcvad  # deferred: it imports the deprecated pkg_resources (slow, warns); enrollment only
 
     vad = webrtcvad.Vad(2)
     frame = SPEECH_RATE * 30 // 1000

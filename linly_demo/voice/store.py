@@ -58,7 +58,7 @@ class Voiceprint:
         }).encode()
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> "Voiceprint":
+    def from_bytes(cls, data: bytes) -> Voiceprint:
         record = json.loads(data)
         embedding = np.asarray(record["embedding"], dtype=np.float32)
         embedding.setflags(write=False)

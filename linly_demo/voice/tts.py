@@ -10,7 +10,9 @@ from __future__ import annotations
 import ctypes
 import threading
 from dataclasses import dataclass
+from typing import Any
 
+import espeakng_loader
 import numpy as np
 
 from linly_demo.errors import TextRejected
@@ -101,7 +103,7 @@ class Speaker:
         chunks: list[np.ndarray] = []
         phonemes: list[Phoneme] = []
 
-        def collect(wave: ctypes.POINTER(ctypes.c_short), count: int, events: ctypes.POINTER(_Event)) -> int:
+        def collect(wave: Any, count: int, events: Any) -> int:  # ctypes pointers (short samples, events)
             if count > 0 and wave:
                 chunks.append(np.ctypeslib.as_array(wave, shape=(count,)).copy())
             index = 0
@@ -116,6 +118,7 @@ class Speaker:
         callback = _CALLBACK(collect)
         encoded = text.encode("utf-8") + b"\0"
         library = Speaker._library
+        assert library is not None  # loaded in __init__  # nosec B101
         with Speaker._lock:
             library.espeak_SetSynthCallback(callback)
             voice = VOICES[language] + (f"+{variant}" if variant else "")
@@ -135,8 +138,6 @@ class Speaker:
 
 
 def _load() -> tuple[ctypes.CDLL, int]:
-    import espeakng_loader
-
     library = ctypes.CDLL(espeakng_loader.get_library_path())
     library.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
     library.espeak_Initialize.restype = ctypes.c_int

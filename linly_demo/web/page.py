@@ -124,7 +124,7 @@ def build_interface(handlers: AppHandlers) -> gr.Blocks:
         def on_consent(given: bool):
             return gr.update(interactive=given), gr.update(interactive=given, value=False if not given else None)
 
-        consent.change(on_consent, consent, [enroll, use_my_voice], api_name=False, queue=False)
+        consent.change(on_consent, consent, [enroll, use_my_voice], api_visibility="private", queue=False)
 
         enroll_call = _gradio(handlers.enroll_voice)
 
@@ -138,7 +138,7 @@ def build_interface(handlers: AppHandlers) -> gr.Blocks:
         generate_call = _gradio(handlers.generate)
 
         def generate_video(audio, text, language, use_my_voice, voice_handle, passphrase, session,
-                           request: gr.Request, progress=gr.Progress()):
+                           request: gr.Request, progress=gr.Progress()):  # noqa: B008 (Gradio injects it so)
             path, session = generate_call(audio, text, language, use_my_voice, voice_handle, passphrase, session,
                                           request=request, progress=lambda share, stage: progress(share, desc=stage))
             return path, None, session, report(session)

@@ -13,16 +13,22 @@ import os
 import secrets
 import sys
 
+import uvicorn
+from fastapi import FastAPI
+
 from linly_demo.config import Settings
 from linly_demo.errors import ConfigError
+from linly_demo.keys import WEB_OWNER
+from linly_demo.runtime import build_runtime
+from linly_demo.web.guard import SessionGuard
+from linly_demo.web.handlers import AppHandlers
+from linly_demo.web.ownership import OwnerRegistry
 
 MIN_GRADIO = (6, 20)
 
 
 def build_app(settings: Settings | None = None):
     """(ASGI app, runtime): the guarded FastAPI app with the Gradio interface mounted at /."""
-    from linly_demo.runtime import build_runtime
-
     settings = settings or Settings.from_env()
     os.umask(0o077)
     runtime = build_runtime(settings, shutdown_hooks=settings.wipe_on_exit)
@@ -32,22 +38,17 @@ def build_app(settings: Settings | None = None):
     os.environ["GRADIO_TEMP_DIR"] = str(runtime.ephemeral.path)
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
     os.environ["GRADIO_RUN_HISTORY"] = "False"
-    import gradio as gr
-    from fastapi import FastAPI
+    import gradio as gr  # deferred: Gradio reads GRADIO_TEMP_DIR and friends at import, set just above
+    import gradio.processing_utils  # deferred, as gradio
 
-    from linly_demo.web.page import build_interface
-    from linly_demo.web.guard import SessionGuard
-    from linly_demo.web.handlers import AppHandlers
-    from linly_demo.web.ownership import OwnerRegistry
+    from linly_demo.web.page import build_interface  # deferred: it imports gradio
 
     version = tuple(int(part) for part in gr.__version__.split(".")[:2])
     if version < MIN_GRADIO:
         raise ConfigError("Gradio 6.20 or newer is required (file-route security fixes).")
     # Gradio keys its cache folders' content hashes with a seed it keeps in a file across restarts: one per process.
-    import gradio.processing_utils
-
     gradio.processing_utils.hash_seed = secrets.token_hex(32).encode()
-    registry = OwnerRegistry(runtime.secret.key_for("web-owner"))
+    registry = OwnerRegistry(runtime.secret.key_for(WEB_OWNER))
     runtime.ephemeral.add_sweep_hook(registry.prune)
     demo = build_interface(AppHandlers(runtime, registry))
     demo.queue(default_concurrency_limit=settings.render_concurrency)
@@ -64,8 +65,6 @@ def build_app(settings: Settings | None = None):
 
 
 def serve() -> int:
-    import uvicorn
-
     try:
         settings = Settings.from_env()
         app, runtime = build_app(settings)

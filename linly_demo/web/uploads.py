@@ -13,6 +13,7 @@ import errno
 import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 from python_multipart.multipart import MultipartParser, parse_options_header
 
@@ -54,7 +55,7 @@ class _PartWriter:
         self._fd: int | None = None
         self._size = 0
 
-    def callbacks(self) -> dict:
+    def callbacks(self) -> Any:  # python-multipart's MultipartCallbacks
         return {"on_part_begin": self._begin, "on_header_field": self._field, "on_header_value": self._value,
                 "on_header_end": self._header_end, "on_headers_finished": self._headers_done,
                 "on_part_data": self._data, "on_part_end": self._end}

@@ -20,6 +20,7 @@ from tests.conftest import FACES, REPO, SPEECH, encode
 from tests.speech import encode_audio, real_speech_with_pauses, synthetic_voice
 
 pytestmark = [
+    pytest.mark.namespaces,
     pytest.mark.skipif(os.geteuid() != 0, reason="the locked-down run needs root (namespaces, mounts, setpriv)"),
     pytest.mark.skipif(shutil.which("unshare") is None or shutil.which("nsenter") is None,
                        reason="util-linux unshare/nsenter is missing"),

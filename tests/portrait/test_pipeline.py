@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import os
-import zlib
 import struct
+import tempfile
+import zlib
 from pathlib import Path
 
 import cv2
@@ -15,8 +16,10 @@ import pytest
 from linly_demo import errors
 from linly_demo.audit import AuditLog
 from linly_demo.ephemeral import EphemeralRoot
+from linly_demo.keys import PORTRAIT_TOKEN, ServerSecret
 from linly_demo.portrait.embed import embedding_distance
 from linly_demo.portrait.pipeline import PortraitPipeline
+from linly_demo.tokens import TokenStore
 from tests.conftest import REPO, encode, files_under
 
 
@@ -126,11 +129,12 @@ BAD_INPUT_NAMES = [
 
 @pytest.mark.parametrize("name", BAD_INPUT_NAMES)
 def test_bad_input_is_a_clear_error_and_leaves_nothing(
-    name: str, pipeline: PortraitPipeline, ephemeral: EphemeralRoot, astronaut: np.ndarray, audit_path: Path
+    name: str, pipeline: PortraitPipeline, ephemeral: EphemeralRoot, astronaut: np.ndarray, audit_path: Path,
+    private_dirs: list[Path]
 ) -> None:
     data, suffix, expected = _bad_inputs(astronaut)[name]
     upload = ephemeral.write_bytes(data, suffix)
-    before = files_under(Path("/tmp"), REPO)
+    before = files_under(*private_dirs)
 
     with pytest.raises(expected) as caught:
         pipeline.process_file(upload, subject="session-bad")
@@ -139,7 +143,7 @@ def test_bad_input_is_a_clear_error_and_leaves_nothing(
     assert len(message) > 20 and message.endswith(".")
     assert str(ephemeral.path) not in message and upload.name not in message
     assert not upload.exists() and ephemeral.entries() == []
-    assert files_under(Path("/tmp"), REPO) - before <= {str(audit_path)}
+    assert files_under(*private_dirs) - before == set()
     lines = [json.loads(line) for line in audit_path.read_text().splitlines()]
     assert {"event": "portrait.rejected", "reason": expected.code} in [
         {"event": line["event"], "reason": line.get("reason")} for line in lines
@@ -172,17 +176,15 @@ def test_files_outside_the_ephemeral_root_are_refused_and_left_alone(
 
 
 def test_processing_writes_nothing_outside_the_ephemeral_root(
-    portrait_models, settings, astronaut: np.ndarray
+    portrait_models, settings, astronaut: np.ndarray, private_dirs: list[Path]
 ) -> None:
-    from linly_demo.keys import ServerSecret
-    from linly_demo.tokens import TokenStore
-
     ephemeral = EphemeralRoot.from_settings(settings)
     audit = AuditLog("-", b"k" * 32)
     pipeline = PortraitPipeline(settings, audit, ephemeral, models=portrait_models)
-    tokens = TokenStore(ServerSecret().key_for("portrait-token"), 60, audit)
-    watched = [Path("/tmp"), REPO, Path.home()]
-    uploads = [ephemeral.write_bytes(encode(astronaut, fmt), suffix) for fmt, suffix in (("JPEG", ".jpg"), ("PNG", ".png"))]
+    tokens = TokenStore(ServerSecret().key_for(PORTRAIT_TOKEN), 60, audit)
+    watched = private_dirs
+    uploads = [ephemeral.write_bytes(encode(astronaut, fmt), suffix)
+               for fmt, suffix in (("JPEG", ".jpg"), ("PNG", ".png"))]
     before = files_under(*watched)
     mtimes = {path: os.stat(path).st_mtime_ns for path in before if path.startswith(str(REPO)) and ".venv" not in path}
 
@@ -197,11 +199,17 @@ def test_processing_writes_nothing_outside_the_ephemeral_root(
     ephemeral.wipe()
 
 
+def test_the_watch_on_private_dirs_sees_a_write_outside_the_root(private_dirs: list[Path]) -> None:
+    before = files_under(*private_dirs)
+    with tempfile.NamedTemporaryFile(delete=False) as stray:
+        stray.write(b"a frame that should not be here")
+    (Path.home() / "frame.png").write_bytes(b"nor here")
+    assert len(files_under(*private_dirs) - before) == 2
+
+
 def test_the_audit_log_of_a_full_run_holds_nothing_identifying(
     pipeline: PortraitPipeline, ephemeral: EphemeralRoot, astronaut: np.ndarray, audit_path: Path
 ) -> None:
-    from linly_demo.tokens import TokenStore
-
     session_id = "raw-session-id-7f3a9c"
     tokens = TokenStore(b"t" * 32, 60, AuditLog(str(audit_path), b"k" * 32))
     upload = ephemeral.write_bytes(encode(astronaut), ".jpg")

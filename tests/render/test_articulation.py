@@ -13,6 +13,8 @@ from linly_demo.render.pipeline import render_video
 from linly_demo.voice.tts import Speaker
 from tests.conftest import FACES
 
+pytestmark = pytest.mark.slow
+
 SENTENCE = "Maybe Bob put the blue boat by the pier."
 PHOTOS = ["alex-lacamoire-1.jpg", "alex-lacamoire-2.png", "lin-manuel-miranda.png", "two-faces.jpg"]
 

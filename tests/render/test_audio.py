@@ -10,8 +10,15 @@ import soundfile
 from scipy.signal import resample_poly
 
 from linly_demo.audio import SPEECH_RATE, decode_audio, decode_audio_file, speech_from_pcm
-from linly_demo.errors import (AudioTooLarge, AudioTooLong, CorruptAudio, EmptyAudio, InputRejected, SilentAudio,
-                               UnsupportedAudio)
+from linly_demo.errors import (
+    AudioTooLarge,
+    AudioTooLong,
+    CorruptAudio,
+    EmptyAudio,
+    InputRejected,
+    SilentAudio,
+    UnsupportedAudio,
+)
 from tests.speech import encode_audio, synthetic_voice
 
 MB = 1 << 20
@@ -75,7 +82,7 @@ def test_bad_audio_is_a_clear_error_and_the_upload_is_deleted(ephemeral, voice: 
         "silent": lambda: _wav(np.zeros(3 * SPEECH_RATE, np.float32)),
         "too_long": lambda: _wav(np.tile(voice, 3)),  # 12 s against a 10 s limit
         "too_large": lambda: _wav(np.tile(voice, 20)),
-        "text": lambda: "hello, this is not audio".encode(),
+        "text": lambda: b"hello, this is not audio",
         "image": lambda: b"\x89PNG\r\n\x1a\n" + bytes(100),
     }[case]()
     upload = ephemeral.write_bytes(data, ".bin")

@@ -21,7 +21,8 @@ def driving(speech: Speech) -> DrivingSignals:
 
 def frame_loudness(speech: Speech, n: int) -> np.ndarray:
     hop = speech.sample_rate // FPS
-    frames = np.pad(speech.samples, (0, max(0, n * hop - len(speech.samples))))[: n * hop].reshape(n, hop).astype(np.float64)
+    padded = np.pad(speech.samples, (0, max(0, n * hop - len(speech.samples))))
+    frames = padded[: n * hop].reshape(n, hop).astype(np.float64)
     return np.sqrt(np.mean(frames ** 2, axis=1))
 
 
@@ -72,7 +73,7 @@ def test_blinks_are_150ms_and_2_to_6_seconds_apart() -> None:
 def test_head_moves_a_degree_or_two_and_rests_in_pauses(speech: Speech, driving: DrivingSignals) -> None:
     for channel in ("head_roll", "head_yaw", "head_pitch"):
         track = driving.track(channel)
-        assert 0.2 < np.ptp(track) and np.abs(track).max() <= 3.0
+        assert np.ptp(track) > 0.2 and np.abs(track).max() <= 3.0
     speed = np.abs(np.diff(driving.track("head_yaw")))
     assert speed.max() < 0.5  # degrees per frame: slow, no jumps
     for channel in ("head_dx", "head_dy"):

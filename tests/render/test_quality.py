@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -15,6 +13,8 @@ from linly_demo.render.driving import CHANNEL_INDEX, DrivingSignals
 from linly_demo.render.pipeline import render_video
 from tests.conftest import FACES
 from tests.speech import real_speech_with_pauses, synthetic_voice
+
+pytestmark = pytest.mark.slow
 
 CASES = [("alex-lacamoire-1.jpg", "2033"), ("alex-lacamoire-2.png", "1688"), ("lin-manuel-miranda.png", "2033"),
          ("two-faces.jpg", "1688")]

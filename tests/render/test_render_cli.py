@@ -12,9 +12,12 @@ from pathlib import Path
 
 import av
 import numpy as np
+import pytest
 
 from tests.conftest import REPO, encode, files_under
 from tests.speech import encode_audio, synthetic_voice
+
+pytestmark = pytest.mark.slow
 
 
 def _run(*args: str, cwd: Path, ephemeral_dir: Path) -> subprocess.CompletedProcess[str]:

@@ -119,14 +119,14 @@ def test_the_open_mouth_is_shaded_and_darker_at_the_back_at_every_opening(
     coefficients = np.zeros((len(openings), len(CHANNELS)), np.float32)
     coefficients[:, CHANNEL_INDEX["jaw_open"]] = openings
     frames = next(render_frames(features, DrivingSignals(25, coefficients)))
-    for jaw, frame, moved in zip(openings, frames, target_vertices(rig, coefficients)):
+    for jaw, frame, moved in zip(openings, frames, target_vertices(rig, coefficients), strict=True):
         left, right = moved[60, 0], moved[64, 0]
         columns = np.arange(int(left + 0.3 * (right - left)), int(right - 0.3 * (right - left)) + 1)
         top = smooth_curve(moved[UPPER_CONTOUR], columns.astype(float))
         bottom = smooth_curve(moved[LOWER_CONTOUR], columns.astype(float))
         luma = frame.astype(float) @ LUMA
         inside = np.concatenate([luma[int(np.ceil(t)) + 1:int(np.floor(b)), c]
-                                 for c, t, b in zip(columns, top, bottom)])
+                                 for c, t, b in zip(columns, top, bottom, strict=True)])
         assert len(inside) > 10, f"jaw {jaw}: the mouth did not open"
         assert inside.std() > 4.0, f"jaw {jaw}: a flat interior (std {inside.std():.1f})"
         if jaw >= 0.7:  # wide open: the back of the mouth (mid-height, middle) is darker than next to the lower lip

@@ -114,6 +114,7 @@ def small_tmpfs(tmp_path: Path):
     mount_point.rmdir()
 
 
+@pytest.mark.namespaces
 def test_a_full_ephemeral_root_while_encoding_is_server_busy_with_no_partial_file(small_tmpfs: Path) -> None:
     root = EphemeralRoot.from_settings(Settings.from_env({"LINLY_EPHEMERAL_DIR": str(small_tmpfs / "root")}))
     speech = Speech(np.zeros(16000 * 8, np.float32))

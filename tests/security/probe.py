@@ -142,7 +142,8 @@ def named_file_attacks(url: str, victim: Victim, ephemeral: Path, tally: Tally) 
     """Server paths, devices, directories, symlinks, other sessions' files: refused, never opened."""
     link = ephemeral / f"{secrets.token_hex(8)}.png"
     link.symlink_to(FACES / "lin-manuel-miranda.png" if FACES.is_dir() else "/etc/hostname")
-    targets = ["/etc/passwd", "/etc/shadow", "/does/not/exist.png", "/dev/zero", "/dev/urandom", "/etc", "/proc/self/environ",
+    targets = ["/etc/passwd", "/etc/shadow", "/does/not/exist.png", "/dev/zero", "/dev/urandom", "/etc",
+               "/proc/self/environ",
                str(ephemeral), str(link), str(REPO / "README.md"), f"{ephemeral}/../../etc/passwd", "../../etc/passwd",
                "/etc/passwd\x00.png", "http://127.0.0.1:1/x.png", "data:image/png;base64,iVBORw0KGgo=", None, 42,
                ["/etc/passwd"], victim.upload, *victim.outputs]

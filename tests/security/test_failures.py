@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import signal
@@ -18,7 +19,7 @@ from tests.security.probe import ANSWER_WITHIN_S, Client, _ref
 from tests.speech import encode_audio, synthetic_voice
 from tests.web.conftest import Server, start_server, stop_server
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.namespaces]
 
 
 @pytest.fixture
@@ -103,7 +104,5 @@ def test_a_server_killed_mid_render_leaves_nothing_once_restarted(tmp_path: Path
 
 
 def _swallow(call, *args) -> None:
-    try:
+    with contextlib.suppress(Exception):  # the server is killed under this request on purpose
         call(*args)
-    except Exception:  # the server is killed under this request on purpose
-        pass

@@ -10,14 +10,23 @@ import pytest
 
 from linly_demo.audio import SPEECH_RATE
 from linly_demo.ephemeral import EphemeralRoot
-from linly_demo.errors import (ConsentRequired, ExpiredToken, ForgedToken, RevokedToken, TokenError,
-                               VoiceInputRejected, VoiceLocked, VoiceNotFound)
+from linly_demo.errors import (
+    ConsentRequired,
+    ExpiredToken,
+    ForgedToken,
+    RevokedToken,
+    TokenError,
+    VoiceInputRejected,
+    VoiceLocked,
+    VoiceNotFound,
+)
 from linly_demo.tokens import TokenStore
 from linly_demo.voice.profile import SpeakerEncoder
 from linly_demo.voice.service import VoiceService
-from linly_demo.voice.tts import Speaker
 from tests.speech import encode_audio
 from tests.voice.conftest import HELD_OUT_TEXT, PASSPHRASE
+
+pytestmark = pytest.mark.slow
 
 
 def audit_lines(path: Path) -> list[dict]:

@@ -2,32 +2,12 @@
 
 from __future__ import annotations
 
-import ast
 import subprocess
 import sys
 from pathlib import Path
 
 from tests.conftest import REPO
-
-PACKAGE = REPO / "linly_demo"
-
-
-def imported_modules(path: Path, package: str | None = None) -> set[str]:
-    """Every module a file imports, at any depth (function-level imports included), resolved to absolute names."""
-    tree = ast.parse(path.read_text())
-    package = package or ".".join(path.relative_to(REPO).with_suffix("").parts[:-1])
-    found = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                parts = package.split(".")
-                base = ".".join(parts[: len(parts) - node.level + 1] + ([base] if base else []))
-            found.add(base)
-            found.update(f"{base}.{alias.name}" for alias in node.names)
-    return found
+from tests.imports import PACKAGE, imported_modules
 
 
 def test_portrait_modules_never_import_voice_modules_and_vice_versa() -> None:

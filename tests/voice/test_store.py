@@ -34,7 +34,8 @@ def test_a_record_holds_neither_handle_nor_embedding_and_opens_only_with_the_pas
     assert data.startswith(MAGIC)
     for needle in (b"ada", b"Ada", b"lovelace", "Ada Lovelace".encode("utf-16-le")):
         assert needle.lower() not in data.lower() and needle not in path.name.encode()
-    assert voiceprint.embedding.tobytes()[:16] not in data and voiceprint.embedding.astype("<f8").tobytes()[:16] not in data
+    assert voiceprint.embedding.tobytes()[:16] not in data
+    assert voiceprint.embedding.astype("<f8").tobytes()[:16] not in data
     assert stat.S_IMODE(path.stat().st_mode) == 0o600 and stat.S_IMODE(store.root.stat().st_mode) == 0o700
 
     loaded = store.load("  ada lovelace ", PASSPHRASE)  # handles are case- and space-insensitive

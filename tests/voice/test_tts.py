@@ -20,7 +20,7 @@ def test_english_has_plausible_duration_and_phoneme_timing() -> None:
     symbols = [p.symbol for p in spoken.phonemes]
     assert symbols.count("b") >= 4 and "p" in symbols and "m" in symbols
     starts = [p.start for p in spoken.phonemes]
-    assert starts == sorted(starts) and 0 <= starts[0] and starts[-1] <= spoken.duration + 0.05
+    assert starts == sorted(starts) and starts[0] >= 0 and starts[-1] <= spoken.duration + 0.05
 
 
 def test_mandarin_speaks_chinese_characters() -> None:

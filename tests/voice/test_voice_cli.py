@@ -10,10 +10,13 @@ from pathlib import Path
 
 import av
 import numpy as np
+import pytest
 
 from tests.conftest import REPO, encode, files_under
 from tests.speech import encode_audio
 from tests.voice.conftest import PASSPHRASE
+
+pytestmark = pytest.mark.slow
 
 
 def _run(*args: str, cwd: Path, store: Path, ephemeral_dir: Path, passphrase: str | None = PASSPHRASE):

@@ -17,6 +17,7 @@ from tests.conftest import FACES, encode
 from tests.speech import encode_audio, real_speech_with_pauses, synthetic_voice
 from tests.web.conftest import Server
 
+pytestmark = pytest.mark.slow
 
 
 def photo_file(tmp_path: Path, astronaut: np.ndarray) -> Path:

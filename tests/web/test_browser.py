@@ -13,6 +13,8 @@ import pytest
 from tests.conftest import FACES, encode
 from tests.web.conftest import start_server, stop_server
 
+pytestmark = pytest.mark.browser
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
@@ -32,7 +34,8 @@ def test_consent_gating_and_portrait_to_video_in_chromium(browser_server, tmp_pa
     source = FACES / "lin-manuel-miranda.png"
     photo.write_bytes(source.read_bytes() if source.exists() else encode(astronaut))
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--autoplay-policy=no-user-gesture-required"])
+        browser = playwright.chromium.launch(executable_path=CHROMIUM,
+                                             args=["--autoplay-policy=no-user-gesture-required"])
         page = browser.new_page(viewport={"width": 1280, "height": 1800})
         page.goto(browser_server.url)
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import av
 import httpx
 import numpy as np
+import pytest
 from gradio_client import Client, handle_file
 from PIL import Image
 
@@ -16,6 +17,7 @@ from tests.conftest import encode
 from tests.speech import encode_audio, synthetic_voice
 from tests.web.conftest import Server
 
+pytestmark = pytest.mark.slow
 
 
 def test_eight_clients_at_once(server: Server, tmp_path: Path, astronaut: np.ndarray) -> None:

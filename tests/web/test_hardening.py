@@ -9,10 +9,11 @@ import httpx
 import pytest
 
 from linly_demo.errors import NamedFileRefused
-from linly_demo.web.guard import COOKIE
 from tests.conftest import encode
 from tests.security.probe import Client, _ref
 from tests.web.conftest import Server
+
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture

@@ -7,8 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from linly_demo.config import Settings
 from tests.conftest import REPO
+
+pytestmark = pytest.mark.slow
 
 
 def test_importing_app_starts_no_server_and_does_not_import_gradio() -> None:

@@ -1,0 +1,50 @@
+"""Face geometry on dlib's 68-point layout, shared by the renderer (rigging a photo) and the evaluator (measuring
+output frames), so both read a mouth and an eye distance the same way.
+
+Every function takes landmarks shaped (..., 68, 2): one face or a batch of frames (NaN rows for frames without a
+face give NaN results).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+LEFT_EYE = slice(36, 42)
+RIGHT_EYE = slice(42, 48)
+MOUTH_CORNERS = (48, 54)
+INNER_LIP_PAIRS = ((61, 67), (62, 66), (63, 65))
+
+
+@dataclass(frozen=True)
+class FrameMeasurements:
+    """Per-frame landmarks (NaN where no face was found) and the loudness envelope."""
+
+    landmarks: np.ndarray  # (n, 68, 2)
+    envelope: np.ndarray  # (n,) RMS of the soundtrack around each frame
+    fps: float
+
+
+def eye_distance(landmarks: np.ndarray) -> np.ndarray:
+    """Distance between the two eye centres, in pixels."""
+    left = landmarks[..., LEFT_EYE, :].mean(axis=-2)
+    right = landmarks[..., RIGHT_EYE, :].mean(axis=-2)
+    return np.linalg.norm(right - left, axis=-1)
+
+
+def mouth_width_pixels(landmarks: np.ndarray) -> np.ndarray:
+    """Mouth corner to corner (48-54), in pixels."""
+    return np.linalg.norm(landmarks[..., MOUTH_CORNERS[1], :] - landmarks[..., MOUTH_CORNERS[0], :], axis=-1)
+
+
+def mouth_width(landmarks: np.ndarray) -> np.ndarray:
+    """Mouth corner to corner over the eye distance."""
+    return mouth_width_pixels(landmarks) / eye_distance(landmarks)
+
+
+def inner_lip_gap(landmarks: np.ndarray) -> np.ndarray:
+    """Mean inner-lip opening (61-67, 62-66, 63-65) over the eye distance."""
+    gap = np.mean([np.linalg.norm(landmarks[..., a, :] - landmarks[..., b, :], axis=-1) for a, b in INNER_LIP_PAIRS],
+                  axis=0)
+    return gap / eye_distance(landmarks)
