@@ -15,8 +15,12 @@ import numpy as np
 
 from linly_demo.render.lips import LOWER_CONTOUR, UPPER_CONTOUR, smooth_curve
 
-MIN_TEETH_AREA = 0.012  # visible teeth area over the squared eye distance below which the photo "shows no teeth"
-MIN_EDGE_FIT = 0.7  # share of columns whose teeth top lies on a smooth arc, below which the mask is not teeth
+# Both cut-offs sit far from every photo measured, so CPU-dependent rounding in the landmarks cannot flip them:
+# visible teeth area over the squared eye distance is 0.0015-0.011 on photos without teeth, 0.07-0.10 with them;
+# the teeth top's 75th-percentile distance from a smooth arc, over the eye distance, is 0.013-0.018 for rows of
+# teeth and 0.033 for a blurred grin.
+MIN_TEETH_AREA = 0.03  # below this the photo "shows no teeth"
+MAX_EDGE_RESIDUAL = 0.025  # above this the mask is not a row of teeth under a lip
 LOWER_TEETH_DIP = 0.82  # a row this much darker than the teeth around it separates upper from lower teeth
 
 
@@ -85,8 +89,8 @@ def photo_teeth(image: np.ndarray, mask: np.ndarray, marks: np.ndarray, eye_dist
     # edges are ragged (gaps, tips) and one side is often in shadow, so both are fitted, the length symmetrically.
     grid = np.arange(len(xs), dtype=np.float32)
     centre = float((marks[60, 0] + marks[64, 0]) / 2 - x_left)
-    upper_start, upper_fit = _smooth_edge(columns, first, counts[columns], np.clip(grid, columns[0], columns[-1]))
-    if upper_fit < MIN_EDGE_FIT:
+    upper_start, residual = _smooth_edge(columns, first, counts[columns], np.clip(grid, columns[0], columns[-1]))
+    if residual > MAX_EDGE_RESIDUAL * eye_distance:
         return None  # not a row of teeth under a lip (a pale lip, a blurred grin): the synthesised ones look better
     half = max(centre - columns[0], columns[-1] - centre)
     length = _even_fit(columns - centre, last - first + 1, counts[columns], np.minimum(np.abs(grid - centre), half))
@@ -133,15 +137,16 @@ def _upper_lower_split(colour: np.ndarray, start: np.ndarray, end: np.ndarray) -
 def _smooth_edge(columns: np.ndarray, rows: np.ndarray, weights: np.ndarray, at: np.ndarray
                  ) -> tuple[np.ndarray, float]:
     """A quadratic arc through an edge's rows per column, fitted twice (the second time without the points more
-    than 1.5 px off the first fit), evaluated at `at`; and the share of columns within 1.5 px of it."""
+    than 1.5 px off the first fit), evaluated at `at`; and the 75th percentile of the columns' distance from it."""
     keep = np.ones(len(columns), bool)
     for _ in range(2):
         coefficients = np.polyfit(columns[keep], rows[keep], 2, w=np.sqrt(weights[keep]))
-        close = np.abs(np.polyval(coefficients, columns) - rows) <= 1.5
+        residual = np.abs(np.polyval(coefficients, columns) - rows)
+        close = residual <= 1.5
         if close.sum() < 5:
             break
         keep = close
-    return np.polyval(coefficients, at).astype(np.float32), float(close.mean())
+    return np.polyval(coefficients, at).astype(np.float32), float(np.percentile(residual, 75))
 
 
 def _even_fit(offsets: np.ndarray, values: np.ndarray, weights: np.ndarray, at: np.ndarray) -> np.ndarray:
