@@ -19,6 +19,7 @@ import numpy as np
 from linly_demo.articulation import articulation
 from linly_demo.audio import decode_audio
 from linly_demo.face_geometry import FrameMeasurements, inner_lip_gap
+from linly_demo.naturalness import NATURALNESS_TARGETS, Naturalness, naturalness, naturalness_passes, sharpness_ratio
 from linly_demo.portrait.embed import DlibEmbedder
 from linly_demo.portrait.landmarks import LandmarkModel, shape_to_array
 
@@ -60,6 +61,13 @@ class QualityReport:
     rounding_contrast: float | None = None
     mouth_width_rounded: float | None = None
     mouth_width_spread: float | None = None
+    # Naturalness (linly_demo/naturalness.py): reported, with its own targets, not yet part of `passes`.
+    gap_reversals_per_s: float | None = None
+    gap_high_frequency_share: float | None = None
+    head_roll_std_deg: float | None = None
+    head_travel: float | None = None
+    blinks_per_minute: float | None = None
+    sharpness_ratio: float | None = None  # with the photo only
 
     def targets(self) -> dict[str, tuple[str, float]]:
         return {**TARGETS, **(TEXT_TARGETS if self.bilabial_closure_rate is not None else {})}
@@ -75,7 +83,14 @@ class QualityReport:
         data = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in asdict(self).items()}
         data["targets"] = {name: f"{op} {bound}" for name, (op, bound) in self.targets().items()}
         data["passes"] = self.passes()
+        data["naturalness_targets"] = {name: f"{op} {bound}" for name, (op, bound) in NATURALNESS_TARGETS.items()}
+        data["naturalness_passes"] = self.naturalness_passes()
         return data
+
+    def naturalness_passes(self) -> dict[str, bool]:
+        return naturalness_passes(Naturalness(self.gap_reversals_per_s, self.gap_high_frequency_share,
+                                              self.head_roll_std_deg, self.head_travel, self.blinks_per_minute,
+                                              self.sharpness_ratio))
 
 
 class VideoEvaluator:
@@ -90,29 +105,43 @@ class VideoEvaluator:
         return self._embedder.raw_descriptor(template, landmarks68)
 
     def evaluate(self, path: str | Path, reference: np.ndarray | None = None, text: str | None = None,
-                 language: str = "en") -> QualityReport:
+                 language: str = "en", photo: np.ndarray | None = None) -> QualityReport:
         """Measure a video; `reference` is the portrait's raw dlib descriptor (else the first detected frame's);
-        with `text` (what the video says) also the bilabial closure rate and the rounding contrast."""
+        with `text` (what the video says) also the bilabial closure rate and the rounding contrast; always the
+        naturalness statistics, and with `photo` (RGB) the sharpness of frame 0 against it."""
         frames, fps = _decode_frames(path)
-        landmarks, descriptors = [], []
-        for index, frame in enumerate(frames):
-            shape = self._detect(frame)
-            if shape is None:
-                landmarks.append(np.full((68, 2), np.nan, np.float32))
-                continue
-            marks = shape_to_array(shape)
-            landmarks.append(marks)
-            if index % IDENTITY_EVERY == 0:
-                descriptors.append(self._embedder.raw_descriptor(frame, marks))
+        landmarks = self._landmarks_per_frame(frames)
+        descriptors = [self._embedder.raw_descriptor(frame, marks)
+                       for frame, marks in zip(frames[::IDENTITY_EVERY], landmarks[::IDENTITY_EVERY], strict=True)
+                       if np.isfinite(marks).all()]
         speech = decode_audio(Path(path).read_bytes(), 1 << 31, 3600)
         envelope = loudness_envelope(speech.samples, speech.sample_rate, fps, len(frames))
-        measured = FrameMeasurements(np.stack(landmarks), envelope, fps)
+        measured = FrameMeasurements(np.stack(landmarks).astype(np.float32), envelope, fps)
         if reference is None and descriptors:
             reference = descriptors[0]
         report = summarise(measured, descriptors, reference)
         if text:
             report = replace(report, **articulation(measured, speech, text, language).as_fields())
-        return report
+        motion = naturalness(measured)
+        if photo is not None and np.isfinite(measured.landmarks[0]).all():
+            photo_shape = self._detect(photo)
+            if photo_shape is not None:
+                motion = replace(motion, sharpness_ratio=sharpness_ratio(frames[0], measured.landmarks[0], photo,
+                                                                         shape_to_array(photo_shape)))
+        return replace(report, **motion.as_fields())
+
+    def motion(self, path: str | Path) -> Naturalness:
+        """The naturalness statistics alone, from the frames (any soundtrack, or none)."""
+        frames, fps = _decode_frames(path)
+        return naturalness(FrameMeasurements(np.stack(self._landmarks_per_frame(frames)), np.zeros(len(frames)), fps))
+
+    def _landmarks_per_frame(self, frames: list[np.ndarray]) -> list[np.ndarray]:
+        """dlib's 68 points on each frame; NaN where no face is found."""
+        landmarks = []
+        for frame in frames:
+            shape = self._detect(frame)
+            landmarks.append(np.full((68, 2), np.nan, np.float32) if shape is None else shape_to_array(shape))
+        return landmarks
 
     def _detect(self, frame: np.ndarray) -> dlib.full_object_detection | None:
         # A portrait video's face fills much of the frame: detect at about 256 px (HOG's 80 px window fits it).

@@ -20,6 +20,7 @@ from linly_demo.cli.voice import passphrase_from_user
 from linly_demo.device import torch_device
 from linly_demo.errors import InputRejected
 from linly_demo.evaluate import VideoEvaluator
+from linly_demo.portrait.decode import decode_image
 from linly_demo.portrait.pipeline import PortraitFeatures
 from linly_demo.render.pipeline import RenderedVideo, render_video
 from linly_demo.runtime import build_runtime
@@ -158,7 +159,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
         started = time.perf_counter()
         reference = evaluator.reference_descriptor(features.template, features.landmarks68)
         transcript = args.text or getattr(args, "transcript", None)
-        report = evaluator.evaluate(video_path, reference, transcript, args.lang)
+        photo = decode_image(read_user_file(args.portrait, session.settings.max_upload_bytes, "photo"),
+                             session.settings.max_upload_bytes, session.settings.max_image_pixels)
+        report = evaluator.evaluate(video_path, reference, transcript, args.lang, photo=photo)
         session.lap("evaluate", started)
     finally:
         if rendered is not None:

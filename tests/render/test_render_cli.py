@@ -80,6 +80,10 @@ def test_evaluate_measures_a_given_video_and_a_fresh_render(tmp_path: Path, astr
         assert set(report["passes"]) == {"lip_sync_r", "silence_gap_ratio", "identity_distance_mean",
                                          "face_detected_rate"}
         assert report["lip_sync_r"] > 0.6
+        assert set(report["naturalness_passes"]) == {"gap_reversals_per_s", "gap_high_frequency_share",
+                                                     "head_roll_std_deg", "head_travel", "blinks_per_minute",
+                                                     "sharpness_ratio"}
+        assert report["sharpness_ratio"] > 0 and report["head_roll_std_deg"] is not None
     assert json.loads(measured.stdout)["lip_sync_r"] == json.loads(fresh.stdout)["lip_sync_r"]  # same seed
     assert files_under(ephemeral_dir) == set()
 
