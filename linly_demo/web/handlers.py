@@ -12,6 +12,7 @@ import functools
 import io
 import logging
 import os
+import secrets
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -190,8 +191,10 @@ class AppHandlers:
         progress(0.3, "driving signals and frames")
         started = time.perf_counter()
         try:
+            # A fresh seed per render: blinks and head motion differ between clips, as a person's would.
             rendered = render_video(features, speech, self.runtime.ephemeral, settings.fps, settings.video_size,
-                                    phonemes=phonemes, timeout_s=settings.render_timeout_seconds)
+                                    seed=secrets.randbelow(2**31), phonemes=phonemes,
+                                    timeout_s=settings.render_timeout_seconds)
         except LinlyError as exc:
             self.runtime.audit.record("render.failed", "failed", session.subject,
                                       duration_s=time.perf_counter() - started, reason=exc.code)
