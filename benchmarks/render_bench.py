@@ -20,6 +20,7 @@ from benchmarks.samples import astronaut_bytes
 from linly_demo.audio import SPEECH_RATE, Speech, decode_audio
 from linly_demo.config import Settings
 from linly_demo.ephemeral import EphemeralRoot
+from linly_demo.portrait.identity import IdentityCheck
 from linly_demo.portrait.pipeline import PortraitPipeline
 from linly_demo.render.driving import driving_from_speech
 from linly_demo.render.pipeline import render_video
@@ -68,20 +69,24 @@ def main() -> None:
     settings = Settings.from_env()
     ephemeral = EphemeralRoot.from_settings(settings)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    features = PortraitPipeline(settings, ephemeral=ephemeral).process_bytes(astronaut_png())
+    pipeline = PortraitPipeline(settings, ephemeral=ephemeral)
+    features = pipeline.process_bytes(astronaut_png())
+    check = IdentityCheck(pipeline.models, features.embedding)  # as the app renders: identity checked
     speech, source = clip(args.seconds)
     threads = torch.cuda.get_device_name() if device.type == "cuda" else f"{torch.get_num_threads()} CPU threads"
     print(f"device: {device.type} ({threads})")
     side = settings.video_size
     print(f"clip: {speech.duration:.1f} s of {source}; output {side}x{side} at {settings.fps} fps")
     runs = []
-    warm_up = render_video(features, speech, ephemeral, settings.fps, settings.video_size, device=device)
+    warm_up = render_video(features, speech, ephemeral, settings.fps, settings.video_size, device=device,
+                           identity_check=check)
     ephemeral.delete(warm_up.video.path)
     for _ in range(args.runs):
-        rendered = render_video(features, speech, ephemeral, settings.fps, settings.video_size, device=device)
+        rendered = render_video(features, speech, ephemeral, settings.fps, settings.video_size, device=device,
+                                identity_check=check)
         ephemeral.delete(rendered.video.path)
         runs.append(rendered.timings)
-    for stage in ("driving", "frames", "encode", "total"):
+    for stage in ("driving", "frames", "encode", "identity", "total"):
         print(f"  {stage:8s} median {statistics.median(r[stage] for r in runs) * 1000:8.1f} ms")
     total = statistics.median(r["total"] for r in runs)
     print(f"  whole clip: {total:.2f} s for {speech.duration:.1f} s of speech = "

@@ -59,6 +59,14 @@ class RenderFailed(LinlyError):
     message = "The video could not be made. Please try again."
 
 
+class IdentityDrift(LinlyError):
+    """The rendered face no longer matches the portrait's person (it is refused rather than shown)."""
+
+    code = "identity_drift"
+    message = ("The video did not keep your face recognisable, so it was not shown. Please try another photo "
+               "(frontal, well lit, the face filling more of the picture).")
+
+
 class SessionError(LinlyError, PermissionError):
     """The browser session does not match the state it presented."""
 

@@ -21,6 +21,7 @@ from linly_demo.audio import decode_audio
 from linly_demo.face_geometry import FrameMeasurements, inner_lip_gap
 from linly_demo.naturalness import NATURALNESS_TARGETS, Naturalness, naturalness, naturalness_passes, sharpness_ratio
 from linly_demo.portrait.embed import DlibEmbedder
+from linly_demo.portrait.identity import IdentityCheck
 from linly_demo.portrait.landmarks import LandmarkModel, shape_to_array
 
 TARGETS = {
@@ -56,6 +57,7 @@ class QualityReport:
     silence_frames: int
     identity_distance_mean: float | None
     identity_distance_max: float | None
+    facenet_identity_distance_mean: float | None = None  # the product's embedder, beside dlib's judge
     bilabial_closure_rate: float | None = None  # with the text only
     bilabial_count: int = 0
     rounding_contrast: float | None = None
@@ -105,10 +107,12 @@ class VideoEvaluator:
         return self._embedder.raw_descriptor(template, landmarks68)
 
     def evaluate(self, path: str | Path, reference: np.ndarray | None = None, text: str | None = None,
-                 language: str = "en", photo: np.ndarray | None = None) -> QualityReport:
+                 language: str = "en", photo: np.ndarray | None = None,
+                 identity: IdentityCheck | None = None) -> QualityReport:
         """Measure a video; `reference` is the portrait's raw dlib descriptor (else the first detected frame's);
         with `text` (what the video says) also the bilabial closure rate and the rounding contrast; always the
-        naturalness statistics, and with `photo` (RGB) the sharpness of frame 0 against it."""
+        naturalness statistics, and with `photo` (RGB) the sharpness of frame 0 against it; with `identity` (the
+        portrait's IdentityCheck) also the product embedder's distance on every IDENTITY_EVERY-th frame."""
         frames, fps = _decode_frames(path)
         landmarks = self._landmarks_per_frame(frames)
         descriptors = [self._embedder.raw_descriptor(frame, marks)
@@ -122,6 +126,9 @@ class VideoEvaluator:
         report = summarise(measured, descriptors, reference)
         if text:
             report = replace(report, **articulation(measured, speech, text, language).as_fields())
+        if identity is not None:
+            facenet = identity.distances(frames[::IDENTITY_EVERY])
+            report = replace(report, facenet_identity_distance_mean=float(np.mean(facenet)))
         motion = naturalness(measured)
         if photo is not None and np.isfinite(measured.landmarks[0]).all():
             photo_shape = self._detect(photo)

