@@ -1,5 +1,7 @@
 """Contact sheets of rendered frames, one PNG per portrait: the photo, closed "m", rounded "oo", spread "ee",
-open "a", "f", "th", a blink and a turned head.
+open "a", "f", "th", a blink and a turned head; and two close-up strips per portrait: the mouth over 20
+consecutive frames of "Maybe Bob put the blue boat by the pier" (NAME-mouth.png), and the eyes over the 20 frames
+around the first blink of a clip (NAME-eyes.png).
 
 For looking at the renderer's output before calling a change done (public development photos only: the astronaut
 and ../shared/devdata/faces); nothing but the PNGs is written.
@@ -16,10 +18,14 @@ import numpy as np
 from PIL import Image
 
 from benchmarks.samples import astronaut_bytes
+from linly_demo.audio import Speech, speech_from_pcm
 from linly_demo.config import Settings
 from linly_demo.portrait.pipeline import PortraitPipeline
-from linly_demo.render.driving import CHANNEL_INDEX, DrivingSignals, viseme_pose
+from linly_demo.render.driving import CHANNEL_INDEX, DrivingSignals, driving_from_speech, viseme_pose
 from linly_demo.render.frames import render_frames
+from linly_demo.voice.tts import Speaker
+
+SENTENCE = "Maybe Bob put the blue boat by the pier."
 
 SHARED_FACES = Path(__file__).resolve().parent.parent.parent / "shared" / "devdata" / "faces"
 POSES = {  # label: (viseme, extra coefficients)
@@ -54,6 +60,41 @@ def sheet_row(pipeline: PortraitPipeline, photo: bytes, tile: int) -> np.ndarray
     return np.hstack([cv2.resize(image, (tile, tile), interpolation=cv2.INTER_LANCZOS4) for image in rows])
 
 
+def close_up_strip(frames: np.ndarray, points: np.ndarray, tile: int, per_row: int = 10) -> np.ndarray:
+    """The same box around `points` (template pixels) cut from every frame, enlarged to `tile` wide, in rows."""
+    x0, y0 = points.min(axis=0)
+    x1, y1 = points.max(axis=0)
+    pad_x, pad_y = 0.35 * (x1 - x0), 0.6 * (y1 - y0)
+    box = np.round([x0 - pad_x, y0 - pad_y, x1 + pad_x, y1 + pad_y]).astype(int)
+    box = np.clip(box, 0, frames.shape[1])
+    height = int(round(tile * (box[3] - box[1]) / (box[2] - box[0])))
+    tiles = []
+    for index, frame in enumerate(frames):
+        crop = cv2.resize(frame[box[1]:box[3], box[0]:box[2]], (tile, height), interpolation=cv2.INTER_CUBIC)
+        cv2.putText(crop, str(index), (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 0), 1, cv2.LINE_AA)
+        tiles.append(crop)
+    while len(tiles) % per_row:
+        tiles.append(np.zeros_like(tiles[0]))
+    return np.vstack([np.hstack(tiles[i:i + per_row]) for i in range(0, len(tiles), per_row)])
+
+
+def strips(pipeline: PortraitPipeline, photo: bytes, tile: int) -> tuple[np.ndarray, np.ndarray]:
+    """(mouth strip over the first 20 frames of the sentence, eye strip over the 20 frames around a blink)."""
+    features = pipeline.process_bytes(photo)
+    spoken = Speaker().speak(SENTENCE)
+    speech = speech_from_pcm(spoken.samples, spoken.sample_rate)
+    driving = driving_from_speech(speech, 25, 0, spoken.phonemes)
+    frames = np.concatenate(list(render_frames(features, driving)))
+    marks = features.landmarks68
+    mouth = close_up_strip(frames[:20], marks[48:68], tile)
+    long_clip = driving_from_speech(Speech(np.tile(speech.samples, 4)), 25, 0)
+    blink = int(np.argmax(long_clip.track("blink") > 0.5))
+    start = max(0, blink - 8)
+    window = DrivingSignals(25, long_clip.coefficients[start:start + 20])
+    eyes = close_up_strip(np.concatenate(list(render_frames(features, window))), marks[36:48], tile)
+    return mouth, eyes
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("photos", nargs="*", type=Path, help="default: the astronaut and ../shared/devdata/faces")
@@ -70,7 +111,10 @@ def main() -> None:
     for name, photo in inputs.items():
         out = args.out_dir / f"{name}.png"
         Image.fromarray(np.vstack([header, sheet_row(pipeline, photo, args.tile)])).save(out)
-        print(f"wrote {out} ({len(POSES)} poses)")
+        mouth, eyes = strips(pipeline, photo, args.tile)
+        Image.fromarray(mouth).save(args.out_dir / f"{name}-mouth.png")
+        Image.fromarray(eyes).save(args.out_dir / f"{name}-eyes.png")
+        print(f"wrote {out} ({len(POSES)} poses), {name}-mouth.png and {name}-eyes.png")
 
 
 if __name__ == "__main__":
