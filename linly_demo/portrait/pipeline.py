@@ -101,6 +101,9 @@ class PortraitPipeline:
         with self._load_lock:
             if self._models is None:
                 self._models = PortraitModels.load(self._settings, self._device)
+                # Which embedder this process uses (a fixed code, e.g. facenet_casia_512), for the operator.
+                self._record("portrait.models_loaded", "ok", None,
+                             reason=self._models.embedder.backend.replace("-", "_"))
             return self._models
 
     def process_file(self, path: str | os.PathLike[str], subject: str | None = None) -> PortraitFeatures:

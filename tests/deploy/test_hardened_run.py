@@ -117,6 +117,8 @@ def test_locked_down_offline_run(tmp_path: Path, astronaut: np.ndarray) -> None:
             launcher.communicate()
         shutil.rmtree(store, ignore_errors=True)
     assert "entries left in the ephemeral root: 0" in output, output[-2000:]
+    # Offline, on a read-only root, the embedder was FaceNet 512-d (converted in memory, nothing written).
+    assert '"event":"portrait.models_loaded"' in output and '"reason":"facenet_casia_512"' in output
     for error in WRITE_ERRORS:
         assert error not in output, output[-3000:]
 
