@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from benchmarks.samples import astronaut_bytes
+from benchmarks.samples import astronaut_bytes, has_astronaut
 from linly_demo.audio import Speech, speech_from_pcm
 from linly_demo.config import Settings
 from linly_demo.portrait.pipeline import PortraitPipeline
@@ -102,7 +102,9 @@ def main() -> None:
     parser.add_argument("--tile", type=int, default=256)
     args = parser.parse_args()
     photos = args.photos or (sorted(SHARED_FACES.glob("*")) if SHARED_FACES.is_dir() else [])
-    inputs = {"astronaut": astronaut_png(), **{p.stem: p.read_bytes() for p in photos}}
+    # In the runtime-only environment (no scikit-image) the sheets are of the given or shared photos alone.
+    inputs = {**({"astronaut": astronaut_png()} if has_astronaut() or not photos else {}),
+              **{p.stem: p.read_bytes() for p in photos}}
     pipeline = PortraitPipeline(Settings.from_env({}))
     header = np.full((28, args.tile * len(POSES), 3), 255, np.uint8)
     for i, name in enumerate(POSES):

@@ -18,6 +18,10 @@ except ImportError:  # the runtime-only environment
     _skimage_data = None
 
 
+def has_astronaut() -> bool:
+    return _skimage_data is not None
+
+
 def astronaut() -> np.ndarray:
     if _skimage_data is None:
         raise SystemExit("The benchmarks need the development packages: run `make bench` (or install "
