@@ -15,7 +15,7 @@ import numpy as np
 from linly_demo.audio import SPEECH_RATE, Speech, speech_from_pcm
 from linly_demo.face_geometry import FrameMeasurements, inner_lip_gap, mouth_width
 from linly_demo.render.visemes import viseme_of
-from linly_demo.voice.tts import Speaker
+from linly_demo.voice.tts import Speaker, SynthesizedSpeech
 
 HOP_SECONDS = 0.01
 CLOSURE_SHARE = 0.3  # of the median speaking gap (over vowel frames)
@@ -62,9 +62,12 @@ def time_map(reference: np.ndarray, target: np.ndarray):
     return lambda seconds: np.interp(seconds, unique_ref, mean_tgt)
 
 
-def articulation(measured: FrameMeasurements, speech: Speech, text: str, language: str = "en") -> Articulation:
-    """Metrics from per-frame landmarks and the video's soundtrack."""
-    spoken = Speaker().speak(text, language)
+def articulation(measured: FrameMeasurements, speech: Speech, text: str, language: str = "en",
+                 spoken: SynthesizedSpeech | None = None) -> Articulation:
+    """Metrics from per-frame landmarks and the video's soundtrack. `spoken` is the synthesis the video was made
+    from, when known: aligning that very waveform to the soundtrack is exact, while speaking the text again gives a
+    slightly different waveform each call (eSpeak NG keeps state between calls), which can shift the alignment."""
+    spoken = spoken or Speaker().speak(text, language)
     reference = speech_from_pcm(spoken.samples, spoken.sample_rate)
     to_video = time_map(reference.samples, speech.samples)
     fps = measured.fps

@@ -23,6 +23,7 @@ from linly_demo.naturalness import NATURALNESS_TARGETS, Naturalness, naturalness
 from linly_demo.portrait.embed import DlibEmbedder
 from linly_demo.portrait.identity import IdentityCheck
 from linly_demo.portrait.landmarks import LandmarkModel, shape_to_array
+from linly_demo.voice.tts import SynthesizedSpeech
 
 TARGETS = {
     "lip_sync_r": (">=", 0.6),
@@ -108,11 +109,12 @@ class VideoEvaluator:
 
     def evaluate(self, path: str | Path, reference: np.ndarray | None = None, text: str | None = None,
                  language: str = "en", photo: np.ndarray | None = None,
-                 identity: IdentityCheck | None = None) -> QualityReport:
+                 identity: IdentityCheck | None = None, spoken: SynthesizedSpeech | None = None) -> QualityReport:
         """Measure a video; `reference` is the portrait's raw dlib descriptor (else the first detected frame's);
         with `text` (what the video says) also the bilabial closure rate and the rounding contrast; always the
         naturalness statistics, and with `photo` (RGB) the sharpness of frame 0 against it; with `identity` (the
-        portrait's IdentityCheck) also the product embedder's distance on every IDENTITY_EVERY-th frame."""
+        portrait's IdentityCheck) also the product embedder's distance on every IDENTITY_EVERY-th frame; `spoken`
+        is the synthesis the video was made from, when known (see articulation)."""
         frames, fps = _decode_frames(path)
         landmarks = self._landmarks_per_frame(frames)
         descriptors = [self._embedder.raw_descriptor(frame, marks)
@@ -125,7 +127,7 @@ class VideoEvaluator:
             reference = descriptors[0]
         report = summarise(measured, descriptors, reference)
         if text:
-            report = replace(report, **articulation(measured, speech, text, language).as_fields())
+            report = replace(report, **articulation(measured, speech, text, language, spoken).as_fields())
         if identity is not None:
             facenet = identity.distances(frames[::IDENTITY_EVERY])
             report = replace(report, facenet_identity_distance_mean=float(np.mean(facenet)))

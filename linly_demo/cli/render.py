@@ -26,6 +26,7 @@ from linly_demo.portrait.pipeline import PortraitFeatures
 from linly_demo.render.pipeline import RenderedVideo, render_video
 from linly_demo.runtime import build_runtime
 from linly_demo.voice.service import SpokenText
+from linly_demo.voice.tts import SynthesizedSpeech
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -109,7 +110,9 @@ class _Session:
         finally:
             tokens.revoke(token)
 
-    def render(self, args: argparse.Namespace) -> tuple[PortraitFeatures, Speech, RenderedVideo]:
+    def render(self, args: argparse.Namespace) -> tuple[PortraitFeatures, Speech, SynthesizedSpeech | None,
+                                                        RenderedVideo]:
+        """Portrait, speech, the synthesis (for --text) and the video."""
         features = self.portrait(args.portrait)
         speech, phonemes = self.speech(args, features)
         rendered = render_video(features, speech, self.ephemeral, self.settings.fps, self.settings.video_size,
@@ -118,7 +121,9 @@ class _Session:
         for stage in ("driving", "frames", "encode"):
             self.timings[stage] = rendered.timings[stage]
         self.audit.record("render.completed", "ok", subject=self.subject, duration_s=rendered.timings["total"])
-        return features, speech, rendered
+        spoken = (SynthesizedSpeech(speech.samples, speech.sample_rate, tuple(phonemes), args.lang)
+                  if phonemes is not None else None)
+        return features, speech, spoken, rendered
 
     def timings_ms(self) -> dict[str, float]:
         return {stage: round(seconds * 1000, 1) for stage, seconds in self.timings.items()}
@@ -127,7 +132,7 @@ class _Session:
 def run_render(args: argparse.Namespace) -> int:
     session = _Session()
     started = time.perf_counter()
-    _features, speech, rendered = session.render(args)
+    _features, speech, _spoken, rendered = session.render(args)
     try:
         write_user_output(rendered.video.path, args.out)
     finally:
@@ -151,11 +156,12 @@ def run_render(args: argparse.Namespace) -> int:
 def run_evaluate(args: argparse.Namespace) -> int:
     session = _Session()
     evaluator = VideoEvaluator()
+    spoken: SynthesizedSpeech | None = None
     if args.video:
         features = session.portrait(args.portrait)
         video_path, rendered = Path(args.video), None
     else:
-        features, _speech, rendered = session.render(args)
+        features, _speech, spoken, rendered = session.render(args)
         video_path = rendered.video.path
     try:
         started = time.perf_counter()
@@ -164,7 +170,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
         photo = decode_image(read_user_file(args.portrait, session.settings.max_upload_bytes, "photo"),
                              session.settings.max_upload_bytes, session.settings.max_image_pixels)
         identity = IdentityCheck(session.runtime.portraits.models, features.embedding)
-        report = evaluator.evaluate(video_path, reference, transcript, args.lang, photo=photo, identity=identity)
+        report = evaluator.evaluate(video_path, reference, transcript, args.lang, photo=photo, identity=identity,
+                                    spoken=spoken)
         session.lap("evaluate", started)
     finally:
         if rendered is not None:

@@ -35,7 +35,7 @@ def measure(features: PortraitFeatures, spoken, ephemeral: EphemeralRoot, evalua
     rendered = render_video(features, speech, ephemeral, phonemes=spoken.phonemes, mode=mode)
     try:
         reference = evaluator.reference_descriptor(features.template, features.landmarks68)
-        return evaluator.evaluate(rendered.video.path, reference, SENTENCE)
+        return evaluator.evaluate(rendered.video.path, reference, SENTENCE, spoken=spoken)
     finally:
         ephemeral.delete(rendered.video.path)
 
