@@ -195,6 +195,20 @@ def forged_cookie_attacks(url: str, victim: Victim, tally: Tally, count: int = 1
                 else "unclear")
 
 
+def forged_session_attacks(url: str, victim: Victim, tally: Tally, count: int = 20) -> None:
+    """Random cookies presenting the victim's session (its session hash) are refused by the session check."""
+    for _ in range(count):
+        attacker = Client(url)
+        attacker.session_hash = victim.client.session_hash
+
+        def attempt(attacker=attacker) -> str:
+            kind, message = attacker.call("generate", [None, "Hello there.", "en", False, "", ""])
+            return "clear" if kind == "error" and isinstance(message, str) and "another browser" in message \
+                else f"unclear ({kind}: {message})"
+
+        judged(tally, "forged cookie on the victim's session", attempt)
+
+
 def bad_input_attacks(url: str, photo: bytes, tally: Tally) -> None:
     """Every bad photo and audio kind: a plain message, and the upload is gone afterwards."""
     client = Client(url)
@@ -239,6 +253,7 @@ def run_probe(url: str, ephemeral: Path, photo: bytes, forged_cookies: int = 100
     named_file_attacks(url, victim, ephemeral, tally)
     url_attacks(url, victim, tally)
     forged_cookie_attacks(url, victim, tally, forged_cookies)
+    forged_session_attacks(url, victim, tally)
     after = {p for p in ephemeral.rglob("*") if p.is_file()}
     untouched = all(Path(p).exists() for p in victim_files) and after == before
     bad_input_attacks(url, photo, tally)
