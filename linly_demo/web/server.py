@@ -31,10 +31,15 @@ def build_app(settings: Settings | None = None):
     """(ASGI app, runtime): the guarded FastAPI app with the Gradio interface mounted at /."""
     settings = settings or Settings.from_env()
     os.umask(0o077)
-    runtime = build_runtime(settings, shutdown_hooks=settings.wipe_on_exit)
+    # The root is taken before anything may wipe or sweep it: a second server refused here must not touch the
+    # files of the one that holds the root.
+    runtime = build_runtime(settings, start_sweeper=False)
     left_behind = runtime.ephemeral.hold_exclusively()
     if left_behind:
         runtime.audit.record("ephemeral.leftovers_wiped", "ok", count=left_behind)
+    if settings.wipe_on_exit:
+        runtime.ephemeral.install_shutdown_hooks()
+    runtime.ephemeral.start_sweeper()
     os.environ["GRADIO_TEMP_DIR"] = str(runtime.ephemeral.path)
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
     os.environ["GRADIO_RUN_HISTORY"] = "False"

@@ -11,6 +11,7 @@ import pytest
 
 from linly_demo.config import Settings
 from tests.conftest import REPO
+from tests.web.conftest import free_port, start_server, stop_server
 
 pytestmark = pytest.mark.slow
 
@@ -54,8 +55,6 @@ def test_host_and_port_settings() -> None:
 def test_sigterm_wipes_the_ephemeral_root(tmp_path: Path) -> None:
     import httpx
 
-    from tests.web.conftest import start_server
-
     server = start_server(tmp_path)
     try:
         with httpx.Client(base_url=server.url, timeout=30) as http:
@@ -79,3 +78,19 @@ def test_building_the_interface_writes_nothing_into_the_source_tree() -> None:
     assert result.returncode == 0, result.stderr
     after = {p for p in (REPO / "linly_demo").rglob("*") if "__pycache__" not in p.parts}
     assert after == before
+
+
+def test_a_second_server_on_the_same_root_refuses_and_leaves_the_first_ones_files(tmp_path: Path) -> None:
+    (tmp_path / "first").mkdir()
+    first = start_server(tmp_path / "first")
+    try:
+        held = first.ephemeral / "held-by-the-first-server.png"
+        held.write_bytes(b"a file the first server owns")
+        env = dict(os.environ, LINLY_EPHEMERAL_DIR=str(first.ephemeral), LINLY_VOICE_STORE=str(tmp_path / "v2"),
+                   LINLY_PORT=str(free_port()), PYTHONPATH=str(REPO))
+        second = subprocess.run([sys.executable, "app.py"], capture_output=True, text=True, cwd=REPO, env=env,
+                                timeout=120)
+        assert second.returncode == 1 and "Another linly-demo server" in second.stderr
+        assert held.exists() and first.process.poll() is None  # neither wiped nor disturbed
+    finally:
+        stop_server(first)
