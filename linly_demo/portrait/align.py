@@ -1,8 +1,9 @@
 """Alignment: a similarity transform from MTCNN's five landmarks to a canonical frontal template.
 
 Guarantees: the template is `size` x `size` RGB with the eyes level at fixed positions, leaving room for hair,
-chin and neck so the renderer has a whole head to animate; large downscales are anti-aliased; lighting is
-normalised gently (contrast-limited equalisation of lightness only, so skin tones keep their colour).
+chin and neck so the renderer has a whole head to animate; large downscales are anti-aliased; where the template
+reaches past the photo's edge it continues the photo out of focus (never smeared rows); lighting is normalised
+gently (contrast-limited equalisation of lightness only, so skin tones keep their colour).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ CANONICAL_LANDMARKS5 = np.array(
 )
 # Bilinear warping aliases below this scale; the source is pre-shrunk with area averaging first.
 _MIN_DIRECT_SCALE = 0.6
+BEYOND_BLUR = 1 / 30  # blur of the fill beyond the photo's edge, as a share of the template side
+BEYOND_FEATHER_PX = 2.0
 
 
 @dataclass(frozen=True)
@@ -49,8 +52,25 @@ def align_face(rgb: np.ndarray, landmarks5: np.ndarray, size: int) -> AlignedFac
     template = cv2.warpAffine(
         source, matrix, (size, size), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE
     )
+    coverage = cv2.warpAffine(np.ones(source.shape[:2], np.float32), matrix, (size, size), flags=cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
+    if coverage.min() < 1.0 - 1e-3:
+        template = _fill_beyond_photo(template, source, matrix, coverage)
     points = cv2.transform(landmarks5.reshape(-1, 1, 2).astype(np.float32), to_template)
     return AlignedFace(normalise_lighting(template), points.reshape(-1, 2))
+
+
+def _fill_beyond_photo(template: np.ndarray, source: np.ndarray, matrix: np.ndarray,
+                       coverage: np.ndarray) -> np.ndarray:
+    """Where the template reaches past the photo's edge, an out-of-focus continuation of the photo (its edge
+    mirrored outward, then blurred) instead of the edge row smeared into streaks; inside the photo nothing changes
+    but a feathered seam of a few pixels."""
+    size = template.shape[0]
+    mirrored = cv2.warpAffine(source, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+    soft = cv2.GaussianBlur(mirrored.astype(np.float32), (0, 0), size * BEYOND_BLUR)
+    outside = np.maximum(1.0 - coverage, cv2.GaussianBlur(1.0 - coverage, (0, 0), BEYOND_FEATHER_PX))[..., None]
+    blended = template.astype(np.float32) * (1.0 - outside) + soft * outside
+    return np.clip(blended + 0.5, 0, 255).astype(np.uint8)
 
 
 def _crop_and_shrink(rgb: np.ndarray, matrix: np.ndarray, size: int, scale: float) -> tuple[np.ndarray, np.ndarray]:
