@@ -63,6 +63,11 @@ def _unescape_mount(field: str) -> str:
     return field.encode().decode("unicode_escape") if "\\" in field else field
 
 
+def storage_full(exc: BaseException) -> bool:
+    """True when `exc` says the filesystem (or the user's quota on it) is full."""
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
 class EphemeralRoot:
     """A directory on memory-backed storage whose entries expire after `ttl_seconds`."""
 
@@ -173,9 +178,7 @@ class EphemeralRoot:
 
     @staticmethod
     def _busy_or_raise(exc: OSError) -> Exception:
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            return ServerBusy()
-        return exc
+        return ServerBusy() if storage_full(exc) else exc
 
     def contains(self, path: str | os.PathLike[str]) -> bool:
         """True when `path` resolves to an entry strictly inside the root (symlinks resolved)."""

@@ -8,7 +8,6 @@ under the ephemeral root (so it expires with the TTL); a failed encode leaves no
 
 from __future__ import annotations
 
-import errno
 import os
 import queue
 import threading
@@ -21,7 +20,7 @@ import av
 import numpy as np
 
 from linly_demo.audio import Speech
-from linly_demo.ephemeral import EphemeralRoot
+from linly_demo.ephemeral import EphemeralRoot, storage_full
 from linly_demo.errors import RenderFailed, RenderTimedOut, ServerBusy
 
 AUDIO_BITRATE = 64_000
@@ -98,7 +97,8 @@ def _hand_over(pending: queue.Queue[object], item: object, worker: threading.Thr
 
 
 def _is_full(exc: BaseException) -> bool:
-    return isinstance(exc, OSError) and (exc.errno in (errno.ENOSPC, errno.EDQUOT) or "No space" in str(exc))
+    """storage_full, or PyAV's wrapping of it (an FFmpeg error whose message says so)."""
+    return storage_full(exc) or (isinstance(exc, OSError) and "No space" in str(exc))
 
 
 def _encode_worker(path: Path, pending: queue.Queue[object], stop: threading.Event, speech: Speech, fps: int,

@@ -9,7 +9,6 @@ partial is left behind.
 
 from __future__ import annotations
 
-import errno
 import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any
 
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from linly_demo.ephemeral import EphemeralRoot
+from linly_demo.ephemeral import EphemeralRoot, storage_full
 
 MAX_FILES_PER_REQUEST = 4
 # Extensions a preview in the browser needs; anything else is stored without one.
@@ -119,7 +118,7 @@ class _PartWriter:
 
 
 def _storage_error(exc: OSError) -> UploadRefused:
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+    if storage_full(exc):
         return UploadRefused(503, "The server is busy right now (temporary storage is full). Please try again "
                                   "in a minute.")
     return UploadRefused(500, "The upload could not be stored. Please try again.")
