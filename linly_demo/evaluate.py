@@ -19,7 +19,14 @@ import numpy as np
 from linly_demo.articulation import articulation
 from linly_demo.audio import decode_audio
 from linly_demo.face_geometry import FrameMeasurements, inner_lip_gap
-from linly_demo.naturalness import NATURALNESS_TARGETS, Naturalness, naturalness, naturalness_passes, sharpness_ratio
+from linly_demo.naturalness import (
+    NATURALNESS_TARGETS,
+    Naturalness,
+    meets,
+    naturalness,
+    naturalness_passes,
+    sharpness_ratio,
+)
 from linly_demo.portrait.embed import DlibEmbedder
 from linly_demo.portrait.identity import IdentityCheck
 from linly_demo.portrait.landmarks import LandmarkModel, shape_to_array
@@ -76,11 +83,7 @@ class QualityReport:
         return {**TARGETS, **(TEXT_TARGETS if self.bilabial_closure_rate is not None else {})}
 
     def passes(self) -> dict[str, bool]:
-        results = {}
-        for name, (op, bound) in self.targets().items():
-            value = getattr(self, name)
-            results[name] = value is not None and (value >= bound if op == ">=" else value <= bound)
-        return results
+        return {name: meets(getattr(self, name), op, bound) for name, (op, bound) in self.targets().items()}
 
     def as_dict(self) -> dict[str, object]:
         data = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in asdict(self).items()}

@@ -122,14 +122,15 @@ def _face_detail(image: np.ndarray, marks: np.ndarray) -> float:
     return float(np.mean(cv2.Laplacian(luma, cv2.CV_64F) ** 2))
 
 
+def meets(value: float | None, op: str, bound: Any) -> bool:
+    """Whether a measured value meets its target (">=", "<=" a number, or "in" a (low, high) range); a value
+    that could not be measured never does."""
+    if value is None:
+        return False
+    if op == "in":
+        return bool(bound[0] <= value <= bound[1])
+    return bool(value >= bound if op == ">=" else value <= bound)
+
+
 def naturalness_passes(values: Naturalness) -> dict[str, bool]:
-    results = {}
-    for name, (op, bound) in NATURALNESS_TARGETS.items():
-        value = getattr(values, name)
-        if value is None:
-            results[name] = False
-        elif op == "in":
-            results[name] = bound[0] <= value <= bound[1]
-        else:
-            results[name] = value >= bound if op == ">=" else value <= bound
-    return results
+    return {name: meets(getattr(values, name), op, bound) for name, (op, bound) in NATURALNESS_TARGETS.items()}
