@@ -74,10 +74,11 @@ class FaceDetector:
         self._mtcnn = MTCNN(keep_all=True, min_face_size=20, post_process=False, device=device)
         self._lock = threading.Lock()
 
-    def detect(self, rgb: np.ndarray) -> list[Detection]:
-        """All faces MTCNN finds, largest first."""
+    def detect(self, rgb: np.ndarray, max_side: int = DETECTION_MAX_SIDE) -> list[Detection]:
+        """All faces MTCNN finds, largest first, searched on a copy at most `max_side` pixels wide and high
+        (boxes and points in `rgb`'s pixels)."""
         height, width = rgb.shape[:2]
-        scale = min(1.0, DETECTION_MAX_SIDE / max(height, width))
+        scale = min(1.0, max_side / max(height, width))
         small = rgb if scale == 1.0 else cv2.resize(
             rgb, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA
         )
