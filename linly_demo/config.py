@@ -41,7 +41,7 @@ class Settings:
     ttl_seconds: float = MAX_TTL_SECONDS
     max_upload_mb: float = 10.0
     max_image_pixels: int = MAX_IMAGE_PIXELS
-    template_size: int = 256
+    template_size: int = 512  # the face is rendered at this size: never below video_size (no upscaling)
     facenet_weights: Path | None = None
     allow_downloads: bool = False
     secret_key: bytes | None = None
@@ -87,12 +87,18 @@ class Settings:
         certfile, keyfile = env.get("LINLY_SSL_CERTFILE") or None, env.get("LINLY_SSL_KEYFILE") or None
         if bool(certfile) != bool(keyfile):
             raise ConfigError("Set both LINLY_SSL_CERTFILE and LINLY_SSL_KEYFILE for HTTPS, or neither.")
+        video_size = int(_number(env, "LINLY_VIDEO_SIZE", 512, 128, 1024))
+        template_size = int(_number(env, "LINLY_TEMPLATE_SIZE", video_size, 128, 1024))
+        if template_size < video_size:
+            raise ConfigError(f"LINLY_TEMPLATE_SIZE ({template_size}) must be at least LINLY_VIDEO_SIZE "
+                              f"({video_size}): the face is rendered at the output size from the photo's pixels, "
+                              "never upscaled.")
         return cls(
             ephemeral_dir=Path(env.get("LINLY_EPHEMERAL_DIR") or default_ephemeral_dir()),
             allow_disk_ephemeral=_flag(env, "LINLY_ALLOW_DISK_EPHEMERAL"),
             ttl_seconds=_number(env, "LINLY_TTL_SECONDS", MAX_TTL_SECONDS, 0.5, MAX_TTL_SECONDS),
             max_upload_mb=_number(env, "LINLY_MAX_UPLOAD_MB", 10.0, 0.01, 100.0),
-            template_size=int(_number(env, "LINLY_TEMPLATE_SIZE", 256, 128, 1024)),
+            template_size=template_size,
             facenet_weights=Path(weights) if weights else None,
             allow_downloads=_flag(env, "LINLY_ALLOW_DOWNLOADS"),
             secret_key=secret.encode() if secret else None,
@@ -102,7 +108,7 @@ class Settings:
             device=device,
             max_audio_seconds=_number(env, "LINLY_MAX_AUDIO_SECONDS", 60.0, 1.0, 600.0),
             max_audio_mb=_number(env, "LINLY_MAX_AUDIO_MB", 30.0, 0.01, 200.0),
-            video_size=int(_number(env, "LINLY_VIDEO_SIZE", 512, 128, 1024)),
+            video_size=video_size,
             voice_store=Path(env.get("LINLY_VOICE_STORE") or default_voice_store()),
             host=env.get("LINLY_HOST") or ("0.0.0.0" if env.get("SPACE_ID") else "127.0.0.1"),  # nosec B104
             port=int(_number(env, "LINLY_PORT", float(env.get("GRADIO_SERVER_PORT") or 7860), 1, 65535)),

@@ -19,6 +19,9 @@ CANONICAL_LANDMARKS5 = np.array(
 )
 # Bilinear warping aliases below this scale; the source is pre-shrunk with area averaging first.
 _MIN_DIRECT_SCALE = 0.6
+MIN_TEMPLATE_SIZE = 256
+TEMPLATE_STEP = 64
+UPSCALE_ALLOWANCE = 1.1  # a template up to 10% finer than the photo's face counts as native
 BEYOND_BLUR = 1 / 30  # blur of the fill beyond the photo's edge, as a share of the template side
 BEYOND_FEATHER_PX = 2.0
 
@@ -40,6 +43,18 @@ def alignment_matrix(landmarks5: np.ndarray, size: int) -> np.ndarray:
     if matrix is None:
         raise ValueError("degenerate landmarks")
     return matrix
+
+
+def native_template_size(landmarks5: np.ndarray, largest: int) -> int:
+    """The template side at which the photo's face keeps its own detail: as large as `largest` when the face has
+    that many pixels, else the largest multiple of TEMPLATE_STEP (at least MIN_TEMPLATE_SIZE) that does not
+    upscale the face by more than UPSCALE_ALLOWANCE (a small face is rendered at its own size and the frames
+    upscaled once, at encoding)."""
+    eye_distance = float(np.linalg.norm(landmarks5[1] - landmarks5[0]))
+    canonical = float(CANONICAL_LANDMARKS5[1, 0] - CANONICAL_LANDMARKS5[0, 0])
+    native = eye_distance / canonical * UPSCALE_ALLOWANCE
+    stepped = int(native // TEMPLATE_STEP) * TEMPLATE_STEP
+    return int(min(largest, max(min(MIN_TEMPLATE_SIZE, largest), stepped)))
 
 
 def align_face(rgb: np.ndarray, landmarks5: np.ndarray, size: int) -> AlignedFace:

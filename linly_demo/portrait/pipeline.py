@@ -21,7 +21,7 @@ from linly_demo.audit import AuditLog, Stopwatch
 from linly_demo.config import Settings
 from linly_demo.ephemeral import EphemeralRoot
 from linly_demo.errors import InputRejected, LinlyError
-from linly_demo.portrait.align import align_face
+from linly_demo.portrait.align import align_face, native_template_size
 from linly_demo.portrait.decode import decode_image
 from linly_demo.portrait.detect import FaceBox, FaceDetector, choose_face
 from linly_demo.portrait.embed import Embedder, FaceView, load_embedder
@@ -156,7 +156,8 @@ class PortraitPipeline:
         clock = time.perf_counter()  # model loading is not a stage of this portrait
         chosen = choose_face(models.detector.detect(rgb))
         lap("detect")
-        aligned = align_face(rgb, chosen.detection.landmarks5, self._settings.template_size)
+        side = native_template_size(chosen.detection.landmarks5, self._settings.template_size)
+        aligned = align_face(rgb, chosen.detection.landmarks5, side)
         lap("align")
         landmarks68 = models.landmarks.predict(aligned.template)
         lap("landmarks")

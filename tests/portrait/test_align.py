@@ -1,11 +1,18 @@
-"""Alignment beyond the photo's edge: the template continues the photo out of focus, never in streaks."""
+"""Alignment: a template as large as the photo's detail allows, and beyond the photo's edge the template continues
+the photo out of focus, never in streaks."""
 
 from __future__ import annotations
 
 import cv2
 import numpy as np
 
-from linly_demo.portrait.align import align_face, alignment_matrix, normalise_lighting
+from linly_demo.portrait.align import (
+    CANONICAL_LANDMARKS5,
+    align_face,
+    alignment_matrix,
+    native_template_size,
+    normalise_lighting,
+)
 from linly_demo.portrait.detect import choose_face
 from linly_demo.portrait.pipeline import PortraitModels
 
@@ -42,3 +49,19 @@ def test_a_photo_that_covers_the_template_is_warped_as_before(portrait_models: P
     plain = normalise_lighting(cv2.warpAffine(astronaut, alignment_matrix(landmarks5, SIZE), (SIZE, SIZE),
                                               flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE))
     assert np.array_equal(align_face(astronaut, landmarks5, SIZE).template, plain)
+
+
+def eyes_apart(pixels: float) -> np.ndarray:
+    """Five landmarks of a frontal face with `pixels` between the eyes."""
+    spread = pixels / float(CANONICAL_LANDMARKS5[1, 0] - CANONICAL_LANDMARKS5[0, 0])
+    return (CANONICAL_LANDMARKS5 * spread + 40).astype(np.float32)
+
+
+def test_the_template_is_as_large_as_the_faces_own_detail() -> None:
+    canonical = float(CANONICAL_LANDMARKS5[1, 0] - CANONICAL_LANDMARKS5[0, 0])
+    assert native_template_size(eyes_apart(300), 512) == 512  # plenty of detail: the video's size
+    assert native_template_size(eyes_apart(300), 384) == 384  # never beyond the configured largest
+    assert native_template_size(eyes_apart(40), 512) == 256  # a small face: the smallest template
+    medium = native_template_size(eyes_apart(90), 512)
+    assert medium % 64 == 0 and 256 <= medium < 512
+    assert medium * canonical <= 90 * 1.1  # the face is never upscaled more than 10%

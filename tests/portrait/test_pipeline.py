@@ -33,9 +33,11 @@ def test_astronaut_upload_becomes_features_and_the_upload_is_gone(
     assert not upload.exists()
     assert ephemeral.entries() == []
     assert features.faces_found == 1
-    assert features.template.shape == (256, 256, 3) and features.template.dtype == np.uint8
+    side = features.template_size
+    assert side == 256  # her face is small in the photo (44 px between the eyes): rendered at its own detail
+    assert features.template.shape == (side, side, 3) and features.template.dtype == np.uint8
     assert features.landmarks68.shape == (68, 2)
-    assert (features.landmarks68 >= 0).all() and (features.landmarks68 < 256).all()
+    assert (features.landmarks68 >= 0).all() and (features.landmarks68 < side).all()
     assert features.landmarks5.shape == (5, 2)
     assert features.embedding_backend == pipeline.models.embedder.backend
     assert features.embedding_dim == pipeline.models.embedder.dim
@@ -52,9 +54,9 @@ def test_landmarks_sit_on_the_facial_features(pipeline: PortraitPipeline, astron
     left_eye, right_eye = marks[36:42].mean(axis=0), marks[42:48].mean(axis=0)
     mouth, chin = marks[48:68].mean(axis=0), marks[8]
     # dlib's eye centres land near the canonical eye positions of the template (within 6% of its side).
-    assert np.allclose(left_eye, features.landmarks5[0], atol=0.06 * 256)
-    assert np.allclose(right_eye, features.landmarks5[1], atol=0.06 * 256)
-    assert abs(left_eye[1] - right_eye[1]) < 0.03 * 256  # aligned: eyes level
+    assert np.allclose(left_eye, features.landmarks5[0], atol=0.06 * features.template_size)
+    assert np.allclose(right_eye, features.landmarks5[1], atol=0.06 * features.template_size)
+    assert abs(left_eye[1] - right_eye[1]) < 0.03 * features.template_size  # aligned: eyes level
     assert left_eye[1] < mouth[1] < chin[1]
 
 
