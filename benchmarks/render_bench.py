@@ -65,18 +65,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--photo", type=Path, help="portrait to render (default: the astronaut, a 256 px face; "
+                        "../shared/devdata/faces/alex-lacamoire-1.jpg renders at the native 512 px)")
     args = parser.parse_args()
     settings = Settings.from_env()
     ephemeral = EphemeralRoot.from_settings(settings)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     pipeline = PortraitPipeline(settings, ephemeral=ephemeral)
-    features = pipeline.process_bytes(astronaut_png())
+    features = pipeline.process_bytes(args.photo.read_bytes() if args.photo else astronaut_png())
     check = IdentityCheck(pipeline.models, features.embedding)  # as the app renders: identity checked
     speech, source = clip(args.seconds)
     threads = torch.cuda.get_device_name() if device.type == "cuda" else f"{torch.get_num_threads()} CPU threads"
     print(f"device: {device.type} ({threads})")
     side = settings.video_size
-    print(f"clip: {speech.duration:.1f} s of {source}; output {side}x{side} at {settings.fps} fps")
+    print(f"clip: {speech.duration:.1f} s of {source}; face template {features.template_size} px, output "
+          f"{side}x{side} at {settings.fps} fps")
     runs = []
     warm_up = render_video(features, speech, ephemeral, settings.fps, settings.video_size, device=device,
                            identity_check=check)
