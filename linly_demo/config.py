@@ -41,7 +41,7 @@ class Settings:
     ttl_seconds: float = MAX_TTL_SECONDS
     max_upload_mb: float = 10.0
     max_image_pixels: int = MAX_IMAGE_PIXELS
-    template_size: int = 512  # the face is rendered at this size: never below video_size (no upscaling)
+    template_size: int = 512  # the largest face template (a small face gets less); never below video_size
     facenet_weights: Path | None = None
     allow_downloads: bool = False
     secret_key: bytes | None = None
