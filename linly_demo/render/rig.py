@@ -116,29 +116,41 @@ def _support_points(marks: np.ndarray, eye_distance: float, size: int) -> tuple[
 
 RING_LIPS = list(range(48, 60))  # the outer lip contour; one ring point lies beyond each
 RING_REACH = 0.15  # eye distances beyond the outer lip
+CHEEK_CORNERS = [48, 54]  # one more point lies further out beside each mouth corner
+CHEEK_REACH = 0.35  # eye distances beyond the corner, along the mouth
+CHEEK_SHARE = 0.5  # of the corner's pucker and spread it follows
+RING_SOURCES = RING_LIPS + CHEEK_CORNERS  # the lip point each ring point follows
 
 
 def _perioral_ring(marks: np.ndarray, eye_distance: float) -> np.ndarray:
     """A ring of points just beyond the outer lip contour (never up into the nose), so the skin around the mouth
-    moves with the lips instead of the lips shearing against a still face."""
+    moves with the lips instead of the lips shearing against a still face; and a point further out beside each
+    corner, so the skin and creases beside the corners come along when the lips pucker or spread."""
     centre = marks[RING_LIPS].mean(axis=0)
     outward = marks[RING_LIPS] - centre
     outward /= np.maximum(np.linalg.norm(outward, axis=1, keepdims=True), 1e-6)
     ring = marks[RING_LIPS] + RING_REACH * eye_distance * outward
     ring[:, 1] = np.maximum(ring[:, 1], marks[31:36, 1].max() + 0.08 * eye_distance)
-    return ring
+    axis = (marks[54] - marks[48]) / max(float(np.linalg.norm(marks[54] - marks[48])), 1e-6)
+    cheeks = marks[CHEEK_CORNERS] + CHEEK_REACH * eye_distance * np.array([-axis, axis])
+    return np.vstack([ring, cheeks])
 
 
 def _ring_follows_lips(bases: np.ndarray, rest: np.ndarray, ring_index: np.ndarray) -> None:
     """Each ring point moves half as far as its lip point; beside and below the corners, where the jaw carries
-    skin and lip alike, it follows the jaw nearly fully."""
-    share = np.full(len(RING_LIPS), 0.5)
+    skin and lip alike, it follows the jaw nearly fully. The points beside the corners follow the corners' pucker
+    and spread by CHEEK_SHARE and the rest as the ring does."""
+    share = np.full(len(RING_SOURCES), 0.5)
     jaw_share = share.copy()
     jaw_share[[RING_LIPS.index(i) for i in LOWER_OUTER + [48, 54]]] = 0.9
+    jaw_share[len(RING_LIPS):] = 0.5
+    corner_share = share.copy()
+    corner_share[len(RING_LIPS):] = CHEEK_SHARE
+    shares = {CHANNEL_INDEX["jaw_open"]: jaw_share, CHANNEL_INDEX["lip_round"]: corner_share,
+              CHANNEL_INDEX["lip_spread"]: corner_share}
     for channel in range(len(bases)):
-        bases[channel, ring_index] = bases[channel, RING_LIPS] * (jaw_share if channel == CHANNEL_INDEX["jaw_open"]
-                                                                  else share)[:, None]
-    rest[ring_index] = rest[RING_LIPS] * jaw_share[:, None]
+        bases[channel, ring_index] = bases[channel, RING_SOURCES] * shares.get(channel, share)[:, None]
+    rest[ring_index] = rest[RING_SOURCES] * jaw_share[:, None]
 
 
 def _without_mouth_interior(source: np.ndarray, marks: np.ndarray, eye_distance: float,
