@@ -222,9 +222,11 @@ class Warper:
         if self.device.type == "cpu":  # OpenCV's warp is several times faster than torch's interpolate here
             shrink = np.array([[1 / COARSE_STEP, 0, 0], [0, 1 / COARSE_STEP, 0]], np.float64)
             flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
-            return torch.from_numpy(np.stack([
-                cv2.warpAffine(grid, shrink, (self.size, self.size), flags=flags, borderMode=cv2.BORDER_REPLICATE)
-                for grid in coarse.numpy()]))
+            field = np.empty((len(coarse), self.size, self.size, 2), np.float32)
+            for grid, out in zip(coarse.numpy(), field, strict=True):  # written in place: no stacking copy
+                cv2.warpAffine(grid, shrink, (self.size, self.size), dst=out, flags=flags,
+                               borderMode=cv2.BORDER_REPLICATE)
+            return torch.from_numpy(field)
         span = len(self._coarse)
         full = F.interpolate(coarse.permute(0, 3, 1, 2), size=((span - 1) * COARSE_STEP + 1,) * 2,
                              mode="bilinear", align_corners=True)[:, :, : self.size, : self.size]
@@ -271,9 +273,10 @@ class Warper:
         field = self.maps(targets)
         if self.device.type == "cpu":
             source = self.rig.source
-            maps = field.numpy()
-            return np.stack([cv2.remap(source, m[..., 0], m[..., 1], cv2.INTER_LINEAR,
-                                       borderMode=cv2.BORDER_REPLICATE) for m in maps])
+            frames = np.empty((len(targets), self.size, self.size, 3), np.uint8)
+            for m, out in zip(field.numpy(), frames, strict=True):  # written in place: no stacking copy
+                cv2.remap(source, m[..., 0], m[..., 1], cv2.INTER_LINEAR, dst=out, borderMode=cv2.BORDER_REPLICATE)
+            return frames
         grid = (field + 0.5) / self.size * 2 - 1
         sampled = F.grid_sample(self._source.expand(len(targets), -1, -1, -1), grid, mode="bilinear",
                                 padding_mode="border", align_corners=False)
