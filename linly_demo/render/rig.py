@@ -143,7 +143,6 @@ def _ring_follows_lips(bases: np.ndarray, rest: np.ndarray, ring_index: np.ndarr
     share = np.full(len(RING_SOURCES), 0.5)
     jaw_share = share.copy()
     jaw_share[[RING_LIPS.index(i) for i in LOWER_OUTER + [48, 54]]] = 0.9
-    jaw_share[len(RING_LIPS):] = 0.5
     corner_share = share.copy()
     corner_share[len(RING_LIPS):] = CHEEK_SHARE
     shares = {CHANNEL_INDEX["jaw_open"]: jaw_share, CHANNEL_INDEX["lip_round"]: corner_share,
