@@ -44,7 +44,15 @@ def mouth_width(landmarks: np.ndarray) -> np.ndarray:
 
 
 def inner_lip_gap(landmarks: np.ndarray) -> np.ndarray:
-    """Mean inner-lip opening (61-67, 62-66, 63-65) over the eye distance."""
-    gap = np.mean([np.linalg.norm(landmarks[..., a, :] - landmarks[..., b, :], axis=-1) for a, b in INNER_LIP_PAIRS],
-                  axis=0)
-    return gap / eye_distance(landmarks)
+    """Mean inner-lip opening (61-67, 62-66, 63-65) over the eye distance, measured along the face's own vertical
+    (perpendicular to the line between the eyes) and never below zero: lips cannot pass through each other, so
+    where a detector puts the upper inner lip below the lower one (it does, on some closed mouths) the mouth reads
+    as closed, not as open by the size of the crossing."""
+    left = landmarks[..., LEFT_EYE, :].mean(axis=-2)
+    right = landmarks[..., RIGHT_EYE, :].mean(axis=-2)
+    across = right - left
+    distance = np.linalg.norm(across, axis=-1)
+    down = np.stack([-across[..., 1], across[..., 0]], axis=-1) / distance[..., None]
+    opening = np.mean([np.sum((landmarks[..., b, :] - landmarks[..., a, :]) * down, axis=-1)
+                       for a, b in INNER_LIP_PAIRS], axis=0)
+    return np.maximum(opening, 0.0) / distance
