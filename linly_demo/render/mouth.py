@@ -42,6 +42,21 @@ def _lower_teeth_band(open_share: np.ndarray, width: float, bottom: np.ndarray, 
     return band * np.clip(1.0 - centred ** 2 * 1.4, 0, 1)
 
 
+def _towards_ellipse(top: np.ndarray, bottom: np.ndarray, xs: np.ndarray, left: np.ndarray, right: np.ndarray,
+                     share: float) -> tuple[np.ndarray, np.ndarray]:
+    """The opening's edges moved `share` of the way to an ellipse between the corners, as tall above and below
+    the corner line as the opening is: puckered lips make an oval, where the curves through the landmarks alone
+    meet the corners in points (a diamond)."""
+    across = np.clip((xs - left[0]) / max(float(right[0] - left[0]), 1e-6), 0, 1)[None, :]
+    corner_line = left[1] + (right[1] - left[1]) * across
+    height = np.sqrt(np.clip(1.0 - (across * 2 - 1) ** 2, 0, 1))
+    above = float(np.nanmax(corner_line - top, initial=0.0))
+    below = float(np.nanmax(bottom - corner_line, initial=0.0))
+    top_oval, bottom_oval = corner_line - max(above, 0.0) * height, corner_line + max(below, 0.0) * height
+    share = float(np.clip(share, 0, 1))
+    return top + (top_oval - top) * share, bottom + (bottom_oval - bottom) * share
+
+
 def _patch(image: np.ndarray, quad: np.ndarray) -> np.ndarray:
     mask = np.zeros(image.shape[:2], np.uint8)
     cv2.fillPoly(mask, [np.round(quad).astype(np.int32)], 1)
@@ -85,6 +100,9 @@ class MouthPainter:
         ys = np.arange(y0, y1, dtype=np.float32)[:, None]
         top = smooth_curve(upper, xs)[None, :]
         bottom = smooth_curve(lower, xs)[None, :]
+        rounding = float(coefficients[CHANNEL_INDEX["lip_round"]]) if coefficients is not None else 0.0
+        if rounding > 0:
+            top, bottom = _towards_ellipse(top, bottom, xs, upper[0], upper[-1], rounding)
         bottom = np.maximum(bottom, top)
         gap = bottom - top
         across = np.clip((xs - x_left) / width, 0, 1)[None, :]  # 0 .. 1 corner to corner

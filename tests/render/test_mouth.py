@@ -1,0 +1,28 @@
+"""The mouth's opening: puckered lips make an oval, not a pointed diamond."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from linly_demo.render.lips import smooth_curve
+from linly_demo.render.mouth import _towards_ellipse
+
+
+def diamond() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Upper and lower inner-lip curves through five points each that meet in points at the corners."""
+    xs = np.arange(100, 141, dtype=np.float32)
+    upper = np.array([[100, 50], [110, 47], [120, 44], [130, 47], [140, 50]], np.float64)
+    lower = np.array([[100, 50], [110, 56], [120, 62], [130, 56], [140, 50]], np.float64)
+    return xs, smooth_curve(upper, xs)[None, :], smooth_curve(lower, xs)[None, :]
+
+
+def test_a_full_pucker_turns_the_diamond_into_an_ellipse_and_none_leaves_it() -> None:
+    xs, top, bottom = diamond()
+    same_top, same_bottom = _towards_ellipse(top, bottom, xs, np.array([100.0, 50.0]), np.array([140.0, 50.0]), 0.0)
+    assert np.allclose(same_top, top) and np.allclose(same_bottom, bottom)
+    oval_top, oval_bottom = _towards_ellipse(top, bottom, xs, np.array([100.0, 50.0]), np.array([140.0, 50.0]), 1.0)
+    height = (oval_bottom - oval_top)[0]
+    middle, near_corner = height[20], height[4]  # x = 120 (centre) and x = 104 (80% of the way out)
+    assert np.isclose(middle, 18.0)  # as tall as the opening was
+    assert near_corner >= 0.55 * middle  # an ellipse keeps 60% of its height there
+    assert (bottom - top)[0][4] < 0.35 * middle  # the diamond kept 20-30%
