@@ -3,8 +3,10 @@
 Guarantees: one row per video frame; mouth shapes come from visemes (exact from eSpeak's phonemes for text,
 estimated from the signal for uploaded speech) while loudness sets the overall opening; the mouth leads the sound
 by one frame (40 ms at 25 fps) with fast attack and slower release, closes in pauses and on every p/b/m; blinks
-are random, 2-6 s apart, about 150 ms long; head motion is a degree or two of slow rotation and drift, with small
-nods and brow lifts on stressed syllables and nearly none in pauses; identical for the same speech and seed.
+are random, 2-4 s apart (about 20 a minute, at different frames for different seeds), about 150 ms long; the head
+rolls and drifts as real talking heads do (a roll spread of 0.7-1.3 degrees drawn per clip, slow drift, a tilt to a
+random side and a nod on stressed syllables, calmer in pauses), with brow lifts on stress; identical for the same
+speech and seed.
 A loudness-only mode (no visemes) is kept as a baseline for evaluation.
 """
 
@@ -39,6 +41,10 @@ CHANNELS = (
 CHANNEL_INDEX = {name: i for i, name in enumerate(CHANNELS)}
 LEAD_FRAMES = 1
 BLINK_PROFILE = np.array([0.55, 1.0, 0.75, 0.3])  # 4 frames = 160 ms at 25 fps
+BLINK_GAP_S = (2.0, 4.0)
+HEAD_ROLL_DEG, HEAD_YAW_DEG, HEAD_PITCH_DEG = 2.2, 2.0, 1.2  # peak drift
+HEAD_SHIFT = 0.008  # peak drift, fraction of the frame
+HEAD_ROLL_STD_DEG = (0.7, 1.3)  # the roll drift's spread over a clip, drawn per clip
 
 
 MODES = ("visemes", "loudness")
@@ -120,13 +126,19 @@ def driving_from_features(features: SpeechFeatures, seed: int = 0, visemes: np.n
         stress = _stress_pulses(features.loudness, fps)
     tracks[:, CHANNEL_INDEX["brow_raise"]] = 0.5 * stress
     activity = _attack_release(speaking.astype(np.float64), 0.15, 0.05)
-    calm = 0.3 + 0.7 * activity  # nearly still in pauses
+    calm = 0.35 + 0.65 * activity  # calmer in pauses
     t = np.arange(n) / fps
-    tracks[:, CHANNEL_INDEX["head_roll"]] = calm * _drift(t, rng, 0.9)
-    tracks[:, CHANNEL_INDEX["head_yaw"]] = calm * _drift(t, rng, 1.4)
-    tracks[:, CHANNEL_INDEX["head_pitch"]] = calm * _drift(t, rng, 0.8) + 1.2 * stress
-    tracks[:, CHANNEL_INDEX["head_dx"]] = calm * _drift(t, rng, 0.004)
-    tracks[:, CHANNEL_INDEX["head_dy"]] = calm * _drift(t, rng, 0.003) + 0.002 * stress
+    # Real talking heads roll about 0.5-3 degrees (std) and travel 0.05-0.7 eye distances: slow drift plus a tilt
+    # and a nod on stressed syllables, the tilt's side chosen at random per syllable.
+    tilt = _signed_pulses(stress, rng)
+    roll = calm * _drift(t, rng, HEAD_ROLL_DEG)
+    roll -= roll.mean()  # about the photo's own pose; short clips roll as much as long ones
+    roll *= rng.uniform(*HEAD_ROLL_STD_DEG) / max(float(np.std(roll)), 1e-6)
+    tracks[:, CHANNEL_INDEX["head_roll"]] = roll + 1.2 * tilt
+    tracks[:, CHANNEL_INDEX["head_yaw"]] = calm * _drift(t, rng, HEAD_YAW_DEG)
+    tracks[:, CHANNEL_INDEX["head_pitch"]] = calm * _drift(t, rng, HEAD_PITCH_DEG) + 1.5 * stress
+    tracks[:, CHANNEL_INDEX["head_dx"]] = calm * _drift(t, rng, HEAD_SHIFT) + 0.004 * tilt
+    tracks[:, CHANNEL_INDEX["head_dy"]] = calm * _drift(t, rng, 0.75 * HEAD_SHIFT) + 0.004 * stress
 
     coefficients = tracks.astype(np.float32)
     coefficients.setflags(write=False)
@@ -208,16 +220,26 @@ def _lead(track: np.ndarray, frames: int = LEAD_FRAMES) -> np.ndarray:
     return np.concatenate([track[frames:], np.repeat(track[-1:], frames)]) if len(track) > frames else track
 
 
+def _signed_pulses(pulses: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """`pulses` with each separate bump given a random sign."""
+    starts = np.flatnonzero((pulses > 0) & (np.concatenate([[0.0], pulses[:-1]]) == 0))
+    signs = np.ones(len(pulses))
+    for start in starts:
+        signs[start:] = rng.choice((-1.0, 1.0))
+    return pulses * signs
+
+
 def _blinks(n: int, fps: int, rng: np.random.Generator) -> np.ndarray:
+    """About 20 blinks a minute (2-4 s apart) at random times: different clips (seeds) blink at different frames."""
     track = np.zeros(n)
-    time = rng.uniform(0.6, 2.5)
+    time = rng.uniform(0.3, 2.5)
     while True:
         start = int(time * fps)
         if start >= n:
             return track
         end = min(n, start + len(BLINK_PROFILE))
         track[start:end] = np.maximum(track[start:end], BLINK_PROFILE[: end - start])
-        time += rng.uniform(2.0, 6.0)
+        time += rng.uniform(BLINK_GAP_S[0], BLINK_GAP_S[1])
 
 
 def _stress_pulses(loudness: np.ndarray, fps: int) -> np.ndarray:
@@ -228,8 +250,8 @@ def _stress_pulses(loudness: np.ndarray, fps: int) -> np.ndarray:
 
 
 def _drift(t: np.ndarray, rng: np.random.Generator, amplitude: float) -> np.ndarray:
-    """Slow, smooth motion: three sinusoids (0.05-0.35 Hz) with random phases, peak about `amplitude`."""
-    freqs = rng.uniform(0.05, 0.35, 3)
+    """Slow, smooth motion: three sinusoids (0.1-0.45 Hz) with random phases, peak about `amplitude`."""
+    freqs = rng.uniform(0.1, 0.45, 3)
     phases = rng.uniform(0, 2 * np.pi, 3)
     weights = np.array([0.5, 0.3, 0.2])
     return amplitude * (weights[:, None] * np.sin(2 * np.pi * freqs[:, None] * t + phases[:, None])).sum(axis=0)

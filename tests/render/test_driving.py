@@ -55,7 +55,7 @@ def test_mouth_follows_loudness_leads_it_and_closes_in_pauses(speech: Speech, dr
     assert np.median(jaw[db > np.percentile(db, 95) - 10]) > 0.4
 
 
-def test_blinks_are_150ms_and_2_to_6_seconds_apart() -> None:
+def test_blinks_are_150ms_and_2_to_4_seconds_apart() -> None:
     long_speech = Speech(synthetic_voice(60.0, seed=3))
     for seed in range(3):
         blink = driving_from_speech(long_speech, FPS, seed).track("blink")
@@ -66,15 +66,21 @@ def test_blinks_are_150ms_and_2_to_6_seconds_apart() -> None:
         durations_ms = (ends - starts + 1) * 1000 / FPS
         assert np.all((durations_ms >= 80) & (durations_ms <= 200))
         gaps = np.diff(starts) / FPS
-        assert np.all((gaps >= 1.9) & (gaps <= 6.1))
+        assert np.all((gaps >= 1.9) & (gaps <= 4.1))
         assert blink.max() == pytest.approx(1.0)
 
 
-def test_head_moves_a_degree_or_two_and_rests_in_pauses(speech: Speech, driving: DrivingSignals) -> None:
+def test_head_rolls_and_drifts_as_real_talking_heads_do(speech: Speech, driving: DrivingSignals) -> None:
+    # Real talking heads (the 11 clips): roll std 0.44-3.0 degrees, median 0.86; a still head fails.
+    short = Speech(synthetic_voice(2.2, seed=5))
+    for clip in (speech, short):
+        for seed in range(4):
+            signals = driving_from_speech(clip, FPS, seed)
+            roll = signals.track("head_roll")
+            assert 0.5 <= np.std(roll) <= 2.5 and np.abs(roll).max() <= 5.0
     for channel in ("head_roll", "head_yaw", "head_pitch"):
-        track = driving.track(channel)
-        assert np.ptp(track) > 0.2 and np.abs(track).max() <= 3.0
+        assert np.ptp(driving.track(channel)) > 0.2
     speed = np.abs(np.diff(driving.track("head_yaw")))
     assert speed.max() < 0.5  # degrees per frame: slow, no jumps
     for channel in ("head_dx", "head_dy"):
-        assert np.abs(driving.track(channel)).max() < 0.01
+        assert 0.002 < np.abs(driving.track(channel)).max() < 0.015
