@@ -154,17 +154,18 @@ def _ring_follows_lips(bases: np.ndarray, rest: np.ndarray, ring_index: np.ndarr
 
 def _without_mouth_interior(source: np.ndarray, marks: np.ndarray, eye_distance: float,
                             teeth: np.ndarray) -> np.ndarray:
-    """Replace the photo's own teeth and mouth interior with a lip shadow, and the thin rim dlib's contour misses
-    with lip colour, so closed lips meet in a thin line without flecks of teeth (`teeth`: the photo's
-    `teeth_mask`, including teeth outside the contour); the renderer paints an open mouth's interior itself."""
+    """Replace the photo's own teeth and mouth interior, and the thin rim dlib's contour misses, with lip colour,
+    so closed lips meet in a thin line without flecks of teeth (`teeth`: the photo's `teeth_mask`, including teeth
+    outside the contour); the renderer paints an open mouth's interior itself."""
     interior = np.zeros(source.shape[:2], np.uint8)
     cv2.fillPoly(interior, [np.round(marks[60:68]).astype(np.int32)], 255)
     rim = max(1, int(round(0.02 * eye_distance)))
     grown = cv2.dilate(interior, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * rim + 1, 2 * rim + 1)))
     lips = lip_colour(source, marks)
     grown = np.maximum(grown, cv2.dilate(teeth.astype(np.uint8) * 255, np.ones((3, 3), np.uint8)))
-    shade = np.where(interior[..., None] > 0, lips * 0.62, lips * 0.92)
-    fill = cv2.GaussianBlur(shade.astype(np.float32), (0, 0), 0.8)
+    # One lip tone throughout: a closed mouth's interior triangles are nearly collapsed, and a darker interior
+    # fill sampled through them drew the seam as a dashed dark line (the painter draws the seam itself).
+    fill = cv2.GaussianBlur(np.broadcast_to(lips * 0.92, source.shape).astype(np.float32), (0, 0), 0.8)
     alpha = cv2.GaussianBlur(grown.astype(np.float32) / 255.0, (0, 0), 0.8)[..., None]
     return np.clip(source * (1 - alpha) + fill * alpha + 0.5, 0, 255).astype(np.uint8)
 
