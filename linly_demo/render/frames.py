@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from linly_demo.render.driving import DrivingSignals
+from linly_demo.render.eyes import EyePainter
 from linly_demo.render.mouth import MouthPainter
 from linly_demo.render.rig import build_rig
 from linly_demo.render.warp import warp_batches
@@ -54,10 +55,11 @@ def render_frames(features: Portrait, driving: DrivingSignals, device: torch.dev
     if device is None:
         device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     rig = build_rig(features.template, features.landmarks68, size or features.template.shape[0])
-    painter = MouthPainter(rig)
+    painter, eyes = MouthPainter(rig), EyePainter(rig)
     done = 0
     for frames, targets in warp_batches(rig, driving, device, batch_size):
         for frame, landmarks, row in zip(frames, targets, driving.coefficients[done:done + len(frames)], strict=True):
+            eyes.paint(frame, landmarks, row)
             painter.paint(frame, landmarks, row)
         done += len(frames)
         yield frames
