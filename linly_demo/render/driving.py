@@ -3,7 +3,8 @@
 Guarantees: one row per video frame; mouth shapes come from visemes (exact from eSpeak's phonemes for text,
 estimated from the signal for uploaded speech) while loudness sets the overall opening; the mouth leads the sound
 by one frame (40 ms at 25 fps) with fast attack and slower release, closes in pauses and on every p/b/m; blinks
-are random, 2-4 s apart (about 20 a minute, at different frames for different seeds), about 150 ms long; the head
+are random, 2-4 s apart (about 20 a minute, at different frames for different seeds), about 150 ms long; the eyes
+fixate 1-4 s at a time, mostly near the camera, with quick saccades between and a slight drift; the head
 rolls and drifts as real talking heads do (a roll spread of 0.7-1.3 degrees drawn per clip, slow drift, a tilt to a
 random side and a nod on stressed syllables, calmer in pauses), with brow lifts on stress; identical for the same
 speech and seed.
@@ -37,11 +38,18 @@ CHANNELS = (
     "lip_press",  # 0 .. 1, lips brought fully together ("p", "b", "m"), whatever the jaw does
     "lower_lip_tuck",  # 0 .. 1, lower lip raised to the upper teeth ("f", "v")
     "teeth_show",  # 0 .. 1, teeth visible through a small opening ("s", "t", "th", "ee")
+    "gaze_x",  # -1 .. 1, the irises look to the viewer's left .. right (see render.eyes.GAZE_REACH)
+    "gaze_y",  # -1 .. 1, up .. down
 )
 CHANNEL_INDEX = {name: i for i, name in enumerate(CHANNELS)}
 LEAD_FRAMES = 1
 BLINK_PROFILE = np.array([0.55, 1.0, 0.75, 0.3])  # 4 frames = 160 ms at 25 fps
 BLINK_GAP_S = (2.0, 4.0)
+SACCADE_GAP_S = (1.0, 4.0)  # fixations between saccades
+SACCADE_FRAMES = 2  # a saccade takes 2 frames (about 60 ms)
+FIXATION_SPREAD = (0.45, 0.3)  # std of where the eyes settle (gaze units), mostly near the camera
+MIN_SACCADE = 0.2  # gaze units
+DRIFT_SPREAD = 0.06  # fixational drift, gaze units (a fraction of a pixel to a pixel)
 HEAD_ROLL_DEG, HEAD_YAW_DEG, HEAD_PITCH_DEG = 2.2, 2.0, 1.2  # peak drift
 HEAD_SHIFT = 0.008  # peak drift, fraction of the frame
 HEAD_ROLL_STD_DEG = (0.7, 1.3)  # the roll drift's spread over a clip, drawn per clip
@@ -120,6 +128,8 @@ def driving_from_features(features: SpeechFeatures, seed: int = 0, visemes: np.n
 
     rng = np.random.default_rng(seed)
     tracks[:, CHANNEL_INDEX["blink"]] = _blinks(n, fps, rng)
+    # The eyes draw from their own stream, so the head and blinks of a seed do not depend on them.
+    tracks[:, [CHANNEL_INDEX["gaze_x"], CHANNEL_INDEX["gaze_y"]]] = _gaze(n, fps, np.random.default_rng([seed, 1]))
     if stressed_at is not None:
         stress = _pulses_at(np.asarray(stressed_at) * fps, n, fps)
     else:
@@ -240,6 +250,28 @@ def _blinks(n: int, fps: int, rng: np.random.Generator) -> np.ndarray:
         end = min(n, start + len(BLINK_PROFILE))
         track[start:end] = np.maximum(track[start:end], BLINK_PROFILE[: end - start])
         time += rng.uniform(BLINK_GAP_S[0], BLINK_GAP_S[1])
+
+
+def _gaze(n: int, fps: int, rng: np.random.Generator) -> np.ndarray:
+    """(n, 2) gaze: fixations 1-4 s long, mostly near the camera (every other one back towards it), joined by
+    saccades of SACCADE_FRAMES frames, with a slow fixational drift on top."""
+    track = np.zeros((n, 2))
+    here = np.zeros(2)
+    start, toward_camera = 0, False
+    while start < n:
+        length = int(rng.uniform(*SACCADE_GAP_S) * fps)
+        spread = np.array(FIXATION_SPREAD) * (0.4 if toward_camera else 1.0)
+        there = here
+        while np.linalg.norm(there - here) < MIN_SACCADE:  # a saccade moves the eyes noticeably
+            there = np.clip(rng.normal(0.0, np.maximum(spread, MIN_SACCADE)), -1.0, 1.0)
+        ramp = np.minimum(np.arange(1, length + 1) / SACCADE_FRAMES, 1.0)[:, None] if start else np.ones((length, 1))
+        end = min(n, start + length)
+        track[start:end] = (here + ramp * (there - here))[: end - start]
+        here, start, toward_camera = there, end, not toward_camera
+    drift = np.cumsum(rng.normal(0.0, 1.0, (n, 2)), axis=0)
+    drift -= np.linspace(drift[0], drift[-1], n)  # a random walk tied down at both ends
+    drift /= max(float(np.abs(drift).max()), 1e-9)
+    return np.clip(track + DRIFT_SPREAD * drift, -1.0, 1.0)
 
 
 def _stress_pulses(loudness: np.ndarray, fps: int) -> np.ndarray:
