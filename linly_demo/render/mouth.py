@@ -4,7 +4,8 @@ Guarantees: the interior is drawn only between the upper and lower inner-lip con
 (anti-aliased, feathered) edges; its colours come from the portrait's own lips and lighting (no flat colours),
 darker towards the back. When the photo shows teeth, those teeth are used (upper ones hung from the upper lip,
 lower ones from the lower lip); otherwise synthesised upper teeth show only once the opening is large enough;
-lower teeth and tongue only for wide openings; a closed mouth shows only a thin, dark lip line.
+lower teeth and tongue only for wide openings; synthesised teeth take the photo's own light (its eye whites);
+a closed mouth shows only a thin, dark lip line.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from linly_demo.render.driving import CHANNEL_INDEX
 from linly_demo.render.lips import LOWER_CONTOUR, UPPER_CONTOUR, lip_colour, smooth_curve
 from linly_demo.render.rig import FaceRig
 
+TEETH_FROM_EYE_WHITE = np.array([1.0, 0.97, 0.9])
+
 
 @dataclass(frozen=True)
 class MouthPalette:
@@ -25,13 +28,30 @@ class MouthPalette:
 
     lips: np.ndarray
     light: float  # the face's brightness relative to a mid-grey face, 0.6-1.25
+    eye_white: np.ndarray | None = None  # the photo's sclera, where enough of it shows
 
 
 def mouth_palette(rig: FaceRig) -> MouthPalette:
     marks = rig.vertices[:68]
     cheeks = np.concatenate([_patch(rig.source, marks[[1, 2, 3, 31]]), _patch(rig.source, marks[[15, 14, 13, 35]])])
     luma = float(np.median(cheeks @ np.array([0.299, 0.587, 0.114]))) if len(cheeks) else 150.0
-    return MouthPalette(lip_colour(rig.source, marks), float(np.clip(luma / 160.0, 0.6, 1.25)))
+    return MouthPalette(lip_colour(rig.source, marks), float(np.clip(luma / 160.0, 0.6, 1.25)),
+                        eye_white(rig.source, marks))
+
+
+def eye_white(image: np.ndarray, marks: np.ndarray) -> np.ndarray | None:
+    """Median RGB of the palest, least saturated quarter of the pixels inside both eye openings (the sclera, in
+    this photo's light and white balance), or None when the eyes show too little of it."""
+    mask = np.zeros(image.shape[:2], np.uint8)
+    for eye in (marks[36:42], marks[42:48]):
+        cv2.fillPoly(mask, [np.round(eye).astype(np.int32)], 1)
+    pixels = image[mask.astype(bool)].reshape(-1, 3).astype(np.float64)
+    if len(pixels) < 40:
+        return None
+    saturation = pixels.max(axis=1) - pixels.min(axis=1)
+    luma = pixels @ np.array([0.299, 0.587, 0.114])
+    pale = (luma >= np.percentile(luma, 75)) & (saturation <= np.percentile(saturation, 50))
+    return np.median(pixels[pale], axis=0) if pale.sum() >= 10 else None
 
 
 def _lower_teeth_band(open_share: np.ndarray, width: float, bottom: np.ndarray, ys: np.ndarray,
@@ -71,11 +91,14 @@ class MouthPainter:
         self.palette = mouth_palette(rig)
         lips = self.palette.lips
         light = self.palette.light
-        # A warm, dark cavity from the lips' own colour; teeth ivory in the mouth's shade, never pure white.
+        # A warm, dark cavity from the lips' own colour; teeth in the photo's light, never pure white.
         self._cavity_edge = np.clip(lips * np.array([0.52, 0.27, 0.26]) * light, 0, 255)
         self._cavity_back = np.clip(lips * np.array([0.13, 0.05, 0.05]) * light + 3, 0, 255)
         # Teeth stay clearly brighter than the lips even on dark or dim photos, as they are in real ones.
-        self._teeth = np.clip(np.array([236.0, 228.0, 210.0]) * min(1.0, 0.5 * light + 0.45), 0, 255)
+        ivory = np.array([236.0, 228.0, 210.0]) * min(1.0, 0.5 * light + 0.45)
+        if self.palette.eye_white is not None:  # teeth in this photo's light: a little warmer than its eye whites
+            ivory = np.maximum(self.palette.eye_white * TEETH_FROM_EYE_WHITE, 0.6 * ivory)
+        self._teeth = np.clip(ivory, 0, 255)
         self._lip_shadow = np.clip(lips * 0.5, 0, 255)
         self._tongue = np.clip(lips * np.array([0.95, 0.55, 0.55]) * 0.62 * light, 0, 255)
 
@@ -171,8 +194,8 @@ class MouthPainter:
     def _synthetic_teeth_over(self, colour: np.ndarray, across: np.ndarray, centred: np.ndarray, ys: np.ndarray,
                               top: np.ndarray, bottom: np.ndarray, gap: np.ndarray, open_share: np.ndarray,
                               width: float, teeth_show: float) -> np.ndarray:
-        """Teeth for a photo that shows none: an ivory band under the upper lip once the opening is large enough
-        (or small, with teeth_show), lower teeth and tongue for wide openings."""
+        """Teeth for a photo that shows none: a band in the photo's light under the upper lip once the opening is
+        large enough (or small, with teeth_show), lower teeth and tongue for wide openings."""
         teeth_height = np.minimum(0.12 * width, 0.45 * gap)  # upper teeth show on most open vowels
         if teeth_show > 0:  # small openings with teeth behind them: the band fills most of the gap
             teeth_height = np.maximum(teeth_height, np.minimum(0.12 * width, 0.8 * gap) * teeth_show)

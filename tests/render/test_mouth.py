@@ -1,11 +1,12 @@
-"""The mouth's opening: puckered lips make an oval, not a pointed diamond."""
+"""The mouth: puckered lips make an oval, not a pointed diamond; synthesised teeth take the photo's own light."""
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 from linly_demo.render.lips import smooth_curve
-from linly_demo.render.mouth import _towards_ellipse
+from linly_demo.render.mouth import _towards_ellipse, eye_white
 
 
 def diamond() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -26,3 +27,23 @@ def test_a_full_pucker_turns_the_diamond_into_an_ellipse_and_none_leaves_it() ->
     assert np.isclose(middle, 18.0)  # as tall as the opening was
     assert near_corner >= 0.55 * middle  # an ellipse keeps 60% of its height there
     assert (bottom - top)[0][4] < 0.35 * middle  # the diamond kept 20-30%
+
+
+def eyes_image(white: tuple[int, int, int], iris: tuple[int, int, int] = (60, 40, 30)) -> tuple[np.ndarray, np.ndarray]:
+    """A skin-coloured image with two almond eyes (sclera `white`, a dark iris in the middle) and their landmarks."""
+    image = np.full((200, 200, 3), (190, 140, 120), np.uint8)
+    marks = np.zeros((68, 2))
+    for first, centre in ((36, 70.0), (42, 130.0)):
+        marks[first:first + 6] = [[centre - 18, 100], [centre - 7, 92], [centre + 7, 92], [centre + 18, 100],
+                                  [centre + 7, 108], [centre - 7, 108]]
+        cv2.fillPoly(image, [np.round(marks[first:first + 6]).astype(np.int32)], white)
+        cv2.circle(image, (int(centre), 100), 6, iris, -1)
+    return image, marks
+
+
+def test_the_eye_whites_are_read_from_the_sclera_not_the_iris_or_skin() -> None:
+    image, marks = eyes_image((205, 210, 225))
+    assert np.allclose(eye_white(image, marks), (205, 210, 225), atol=2)
+    tiny = marks.copy()
+    tiny[36:48] = tiny[36:48].mean(axis=0) + (tiny[36:48] - tiny[36:48].mean(axis=0)) * 0.1
+    assert eye_white(image, tiny) is None  # too few pixels to tell
