@@ -56,3 +56,22 @@ def test_the_blurred_grin_gets_its_upper_lip_lifted_and_the_clear_smile_does_not
         pytest.skip("../shared/devdata/faces is absent (it sits beside the repository on development machines)")
     assert lift_over_eye_distance(pipeline.process_bytes((FACES / "alex-lacamoire-1.jpg").read_bytes())) == 0.0
     assert lift_over_eye_distance(pipeline.process_bytes((FACES / "alex-lacamoire-2.png").read_bytes())) > 0.05
+
+
+def test_the_fast_monotone_cubic_is_scipys_pchip() -> None:
+    from scipy.interpolate import PchipInterpolator
+
+    from linly_demo.render.lips import smooth_curve
+
+    rng = np.random.default_rng(0)
+    for n in (3, 4, 5, 6):
+        for _ in range(200):
+            px = np.sort(rng.uniform(0, 100, n))
+            if np.diff(px).min() < 0.5:
+                continue
+            py = rng.normal(0, 10, n)
+            if rng.random() < 0.3:
+                py[rng.integers(0, n - 1)] = py[rng.integers(0, n)]  # flat stretches and repeated values
+            xs = np.linspace(px[0] - 5, px[-1] + 5, 97)
+            expected = PchipInterpolator(px, py, extrapolate=False)(np.clip(xs, px[0], px[-1]))
+            assert np.allclose(smooth_curve(np.c_[px, py], xs), expected, atol=1e-9)
