@@ -132,9 +132,9 @@ class EyePainter:
             ys = np.arange(shape[0], dtype=np.float32)[:, None] + offset[1]
             edge = smooth_curve(upper, xs)[None, :]
             beside_lashes = np.clip(np.abs(ys - np.nan_to_num(edge, nan=-1e3)) - LASH_HALF_WIDTH, 0.0, 1.0)
-            kept = np.where(difference > 0, 1.0, beside_lashes)  # lashes are dark: white is never kept
-            covering = np.clip(was_open - alpha, 0.0, 1.0) * unlike * kept * min(1.0, 2.0 * closing - 1.0)
-            lid_alpha = cv2.GaussianBlur(covering.astype(np.float32), (0, 0), LID_FEATHER)  # no visible edge
+            beside_lashes = np.where(difference > 0, 1.0, beside_lashes)  # lashes are dark: white is never kept
+            lid_alpha = np.clip(was_open - alpha, 0.0, 1.0) * unlike * beside_lashes * min(1.0, 2.0 * closing - 1.0)
+            lid_alpha = cv2.GaussianBlur(lid_alpha.astype(np.float32), (0, 0), LID_FEATHER)  # no visible edge
             region += (lid - region) * lid_alpha[..., None]
         if float(alpha.max()) > 0.01:  # the lids are open: the eyeball, shifted by the gaze
             shifted = texture_at.copy()
