@@ -23,10 +23,6 @@ EYES = ((36, 37, 38, 39, 40, 41), (42, 43, 44, 45, 46, 47))
 GAZE_REACH = (0.13, 0.06)  # iris travel per unit of gaze_x / gaze_y, as a share of the eye's width
 MARGIN = 0.3  # the eyeball texture reaches this share of the eye's width beyond its corners and lids
 LID_INSET = 1.0  # pixels: the photo's lid margin (lashes) is not part of the eyeball
-LID_SLACK = 8.0  # luma levels: a closed eye's pixels this much brighter than the lid skin start to be covered
-LUMA = np.array([0.299, 0.587, 0.114], np.float32)
-LASH_HALF_WIDTH = 1.0  # pixels either side of the closing lid's edge kept as its lash line
-LID_FEATHER = 1.0  # pixels: the covered patch's edge is blurred this much
 
 
 @dataclass(frozen=True)
@@ -34,7 +30,6 @@ class Eyeball:
     """One eye's box of the source with the sclera continued under the lids (so it can move behind them)."""
 
     colour: np.ndarray  # (h, w, 3) float32 RGB
-    lid: np.ndarray  # (h, w, 3) float32 RGB: the same box with the whole opening filled from the skin around it
     origin: np.ndarray  # (2,) source position (x, y) of the box's top-left pixel
     corners: tuple[int, int]  # landmark indices of the eye's two corners
     upper: tuple[int, ...]  # corner, upper lid, upper lid, corner
@@ -54,11 +49,7 @@ def eyeball(source: np.ndarray, marks: np.ndarray, eye: tuple[int, ...]) -> Eyeb
     opening = _opening(outline[[0, 1, 2, 3]] - [x0, y0], outline[[0, 5, 4, 3]] - [x0, y0], box.shape[:2], LID_INSET)
     hidden = (opening < 0.99).astype(np.uint8)
     filled = cv2.inpaint(box, hidden, 3, cv2.INPAINT_TELEA) if hidden.any() and hidden.min() == 0 else box
-    whole = _opening(outline[[0, 1, 2, 3]] - [x0, y0], outline[[0, 5, 4, 3]] - [x0, y0], box.shape[:2], -1.0)
-    covered = (whole > 0.01).astype(np.uint8)
-    lid = cv2.inpaint(box, covered, 3, cv2.INPAINT_TELEA) if covered.any() and covered.min() == 0 else box
-    return Eyeball(filled.astype(np.float32), lid.astype(np.float32), np.array([x0, y0], np.float64),
-                   (eye[0], eye[3]),
+    return Eyeball(filled.astype(np.float32), np.array([x0, y0], np.float64), (eye[0], eye[3]),
                    tuple(eye[i] for i in (0, 1, 2, 3)), tuple(eye[i] for i in (0, 5, 4, 3)))
 
 
@@ -96,53 +87,32 @@ class EyePainter:
 
     def _paint_eye(self, frame: np.ndarray, landmarks: np.ndarray, eye: Eyeball, gaze: np.ndarray) -> None:
         upper, lower = landmarks[list(eye.upper)], landmarks[list(eye.lower)]
-        # Source -> frame: the similarity that carries the eye's corners (the gaze shifts the eyeball only).
-        source_corners = self.rig.vertices[list(eye.corners)].astype(np.float64)
-        target_corners = landmarks[list(eye.corners)]
-        matrix = _similarity(source_corners, target_corners)
-        rest = self.rig.vertices[list(eye.upper) + list(eye.lower)].astype(np.float64) @ matrix[:, :2].T + matrix[:, 2]
         size = frame.shape[0]
-        points = np.vstack([upper, lower, rest])
+        points = np.vstack([upper, lower])
         x0, y0 = np.clip(np.floor(points.min(axis=0)).astype(int) - 1, 0, size)
         x1, y1 = np.clip(np.ceil(points.max(axis=0)).astype(int) + 2, 0, size)
         if x1 - x0 < 3 or y1 - y0 < 2:
             return
-        shape, offset = (int(y1 - y0), int(x1 - x0)), (int(x0), int(y0))
         # The lids' smooth curves pass through points at slightly different x, so they never quite coincide:
         # when the lids meet (the gap between the lid points under 1 px) the opening fades out entirely.
         lid_gap = float(np.mean(lower[1:3, 1] - upper[1:3, 1]))
-        rest_gap = max(float(np.mean(rest[[5, 6], 1] - rest[[1, 2], 1])), 1.0)
-        alpha = _opening(upper, lower, shape, offset=offset) * float(np.clip(lid_gap, 0.0, 1.0))
-        closing = float(np.clip(1.0 - lid_gap / rest_gap, 0.0, 1.0))
-        if float(alpha.max()) <= 0.01 and closing <= 0.5:
-            return
-        texture_at = matrix.copy()
-        texture_at[:, 2] += matrix[:, :2] @ eye.origin - [x0, y0]
+        alpha = _opening(upper, lower, (int(y1 - y0), int(x1 - x0)), offset=(int(x0), int(y0)))
+        alpha *= float(np.clip(lid_gap, 0.0, 1.0))
+        if float(alpha.max()) <= 0.01:
+            return  # the lids are closed
+        # Source -> frame: the similarity that carries the eye's corners, then the gaze shift.
+        source_corners = self.rig.vertices[list(eye.corners)].astype(np.float64)
+        target_corners = landmarks[list(eye.corners)]
+        matrix = _similarity(source_corners, target_corners)
+        width = float(np.linalg.norm(target_corners[1] - target_corners[0]))
+        matrix[:, 2] += gaze * np.array(GAZE_REACH) * width
+        # Texture pixel (u, v) sits at source (u, v) + origin; the frame box starts at (x0, y0).
+        matrix[:, 2] += matrix[:, :2] @ eye.origin - [x0, y0]
+        drawn = cv2.warpAffine(eye.colour, matrix, (int(x1 - x0), int(y1 - y0)), flags=cv2.INTER_CUBIC,
+                               borderMode=cv2.BORDER_REPLICATE)
         region = frame[y0:y1, x0:x1].astype(np.float32)
-        if closing > 0.5:
-            # Where the open eye was and the lids now are, what the warp left of the eye (white and iris: the eye's
-            # curved edge lies partly outside the lid points' polygon) takes the lid skin's tone; pixels close to
-            # the lid's own tone, and the dark lash line along the closing lid's edge, stay.
-            lid = cv2.warpAffine(eye.lid, texture_at, shape[::-1], flags=cv2.INTER_LINEAR,
-                                 borderMode=cv2.BORDER_REPLICATE)
-            was_open = _opening(rest[:4], rest[4:], shape, offset=offset)
-            difference = (region - lid) @ LUMA
-            unlike = np.clip((np.abs(difference) - LID_SLACK) / LID_SLACK, 0.0, 1.0)
-            xs = np.arange(shape[1], dtype=np.float32) + offset[0]
-            ys = np.arange(shape[0], dtype=np.float32)[:, None] + offset[1]
-            edge = smooth_curve(upper, xs)[None, :]
-            beside_lashes = np.clip(np.abs(ys - np.nan_to_num(edge, nan=-1e3)) - LASH_HALF_WIDTH, 0.0, 1.0)
-            beside_lashes = np.where(difference > 0, 1.0, beside_lashes)  # lashes are dark: white is never kept
-            lid_alpha = np.clip(was_open - alpha, 0.0, 1.0) * unlike * beside_lashes * min(1.0, 2.0 * closing - 1.0)
-            lid_alpha = cv2.GaussianBlur(lid_alpha.astype(np.float32), (0, 0), LID_FEATHER)  # no visible edge
-            region += (lid - region) * lid_alpha[..., None]
-        if float(alpha.max()) > 0.01:  # the lids are open: the eyeball, shifted by the gaze
-            shifted = texture_at.copy()
-            shifted[:, 2] += gaze * np.array(GAZE_REACH) * float(np.linalg.norm(target_corners[1] - target_corners[0]))
-            drawn = cv2.warpAffine(eye.colour, shifted, shape[::-1], flags=cv2.INTER_CUBIC,
-                                   borderMode=cv2.BORDER_REPLICATE)
-            region += (drawn - region) * alpha[..., None]
-        frame[y0:y1, x0:x1] = np.clip(region + 0.5, 0, 255).astype(np.uint8)
+        blended = region + (drawn - region) * alpha[..., None]
+        frame[y0:y1, x0:x1] = np.clip(blended + 0.5, 0, 255).astype(np.uint8)
 
 
 def _similarity(source: np.ndarray, target: np.ndarray) -> np.ndarray:

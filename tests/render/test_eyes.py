@@ -85,32 +85,15 @@ def test_a_blink_is_a_lid_closing_over_an_eyeball_that_keeps_its_shape(
     assert core.sum() > 10
     difference = np.abs(frames[1] - frames[0]).mean(axis=-1)
     assert np.median(difference[core]) < 4.0
-    # Shut: the lids meet; no eyeball pixel is drawn, and what the warp left of the eye's white (its curved edge
-    # lies partly outside the lid points' polygon) is covered in the lid's own tone. Away from the eyes the frame is
-    # what the warp alone gives.
+    # Shut: the lids meet and no eyeball pixel is drawn (the frame is what the warp alone gives).
     plain = poses(blink=[1.0])
     rig = build_rig(astronaut_features.template, astronaut_features.landmarks68, astronaut_features.template_size)
     shut = target_vertices(rig, plain.coefficients)[0]
     for eye in EYES:
         assert np.allclose(shut[[eye[1], eye[2]], 1], shut[[eye[5], eye[4]], 1])
-    warped = next(warp_batches(rig, plain, torch.device("cpu")))[0][0].astype(np.float64)
-    painted = frames_for(astronaut_features, plain)[0].astype(np.float64)
-    was_open = opening_mask(astronaut_features, poses(blink=[0.0]), 0, grow=4)
-    above_mouth = np.zeros(was_open.shape, bool)
-    above_mouth[: int(shut[48:68, 1].min()) - 2] = True  # the mouth painter draws below
-    assert np.array_equal(painted[~was_open & above_mouth], warped[~was_open & above_mouth])
-    luma = painted @ [0.299, 0.587, 0.114]
-    warped_luma = warped @ [0.299, 0.587, 0.114]
-    marks = astronaut_features.landmarks68
-    for eye in EYES:
-        box = np.zeros(luma.shape, bool)
-        x0, x1 = int(marks[eye[0], 0]), int(marks[eye[3], 0]) + 1
-        y0, y1 = int(marks[list(eye), 1].min()) - 6, int(marks[list(eye), 1].max()) + 7
-        box[y0:y1, x0:x1] = True
-        skin = np.median(luma[box & ~was_open])
-        eye_area = box & opening_mask(astronaut_features, poses(blink=[0.0]), 0)
-        assert np.max(luma[eye_area]) < skin + 25  # no white left where the eye was
-        assert np.max(luma[eye_area]) <= np.max(warped_luma[eye_area])  # covering only ever darkens the white
+    warped = next(warp_batches(rig, plain, torch.device("cpu")))[0][0]
+    painted = frames_for(astronaut_features, plain)[0]
+    assert np.array_equal(painted[: int(shut[48:68, 1].min()) - 2], warped[: int(shut[48:68, 1].min()) - 2])
 
 
 def test_saccades_come_every_one_to_four_seconds_and_blinks_at_seed_dependent_times() -> None:
