@@ -26,11 +26,14 @@ class FrameMeasurements:
     fps: float
 
 
+def eye_axis(landmarks: np.ndarray) -> np.ndarray:
+    """The vector from the left eye's centre to the right eye's (image left to right), in pixels."""
+    return landmarks[..., RIGHT_EYE, :].mean(axis=-2) - landmarks[..., LEFT_EYE, :].mean(axis=-2)
+
+
 def eye_distance(landmarks: np.ndarray) -> np.ndarray:
     """Distance between the two eye centres, in pixels."""
-    left = landmarks[..., LEFT_EYE, :].mean(axis=-2)
-    right = landmarks[..., RIGHT_EYE, :].mean(axis=-2)
-    return np.linalg.norm(right - left, axis=-1)
+    return np.linalg.norm(eye_axis(landmarks), axis=-1)
 
 
 def mouth_width_pixels(landmarks: np.ndarray) -> np.ndarray:
@@ -48,9 +51,7 @@ def inner_lip_gap(landmarks: np.ndarray) -> np.ndarray:
     (perpendicular to the line between the eyes) and never below zero: lips cannot pass through each other, so
     where a detector puts the upper inner lip below the lower one (it does, on some closed mouths) the mouth reads
     as closed, not as open by the size of the crossing."""
-    left = landmarks[..., LEFT_EYE, :].mean(axis=-2)
-    right = landmarks[..., RIGHT_EYE, :].mean(axis=-2)
-    across = right - left
+    across = eye_axis(landmarks)
     distance = np.linalg.norm(across, axis=-1)
     down = np.stack([-across[..., 1], across[..., 0]], axis=-1) / distance[..., None]
     opening = np.mean([np.sum((landmarks[..., b, :] - landmarks[..., a, :]) * down, axis=-1)

@@ -13,7 +13,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from linly_demo.face_geometry import LEFT_EYE, RIGHT_EYE, FrameMeasurements, eye_distance, inner_lip_gap
+from linly_demo.face_geometry import LEFT_EYE, RIGHT_EYE, FrameMeasurements, eye_axis, eye_distance, inner_lip_gap
 
 REVERSAL_STEP = 0.35  # of the clip's gap range: both steps around a change of direction must exceed it
 HIGH_FREQUENCY_HZ = 6.0
@@ -78,8 +78,8 @@ def high_frequency_share(gap: np.ndarray, fps: float) -> float:
 
 def roll(marks: np.ndarray) -> np.ndarray:
     """Head roll per frame (radians): the angle of the line between the eye centres."""
-    left, right = marks[:, LEFT_EYE].mean(axis=1), marks[:, RIGHT_EYE].mean(axis=1)
-    return np.arctan2(right[:, 1] - left[:, 1], right[:, 0] - left[:, 0])
+    across = eye_axis(marks)
+    return np.arctan2(across[:, 1], across[:, 0])
 
 
 def head_travel(marks: np.ndarray) -> float:

@@ -249,7 +249,7 @@ def _blinks(n: int, fps: int, rng: np.random.Generator) -> np.ndarray:
             return track
         end = min(n, start + len(BLINK_PROFILE))
         track[start:end] = np.maximum(track[start:end], BLINK_PROFILE[: end - start])
-        time += rng.uniform(BLINK_GAP_S[0], BLINK_GAP_S[1])
+        time += rng.uniform(*BLINK_GAP_S)
 
 
 def _gaze(n: int, fps: int, rng: np.random.Generator) -> np.ndarray:

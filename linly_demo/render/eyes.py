@@ -82,8 +82,9 @@ class EyePainter:
     def paint(self, frame: np.ndarray, landmarks: np.ndarray, coefficients: np.ndarray) -> None:
         """Composite the eyeballs into `frame` (S, S, 3) uint8, in place."""
         gaze = np.array([coefficients[CHANNEL_INDEX["gaze_x"]], coefficients[CHANNEL_INDEX["gaze_y"]]], np.float64)
+        marks = landmarks.astype(np.float64)
         for eye in self.eyes:
-            self._paint_eye(frame, landmarks.astype(np.float64), eye, gaze)
+            self._paint_eye(frame, marks, eye, gaze)
 
     def _paint_eye(self, frame: np.ndarray, landmarks: np.ndarray, eye: Eyeball, gaze: np.ndarray) -> None:
         upper, lower = landmarks[list(eye.upper)], landmarks[list(eye.lower)]

@@ -42,10 +42,7 @@ def mouth_palette(rig: FaceRig) -> MouthPalette:
 def eye_white(image: np.ndarray, marks: np.ndarray) -> np.ndarray | None:
     """Median RGB of the palest, least saturated quarter of the pixels inside both eye openings (the sclera, in
     this photo's light and white balance), or None when the eyes show too little of it."""
-    mask = np.zeros(image.shape[:2], np.uint8)
-    for eye in (marks[36:42], marks[42:48]):
-        cv2.fillPoly(mask, [np.round(eye).astype(np.int32)], 1)
-    pixels = image[mask.astype(bool)].reshape(-1, 3).astype(np.float64)
+    pixels = np.concatenate([_patch(image, marks[36:42]), _patch(image, marks[42:48])])
     if len(pixels) < 40:
         return None
     saturation = pixels.max(axis=1) - pixels.min(axis=1)
