@@ -216,5 +216,11 @@ class VoiceLocked(VoiceError):
                "Nothing was changed.")
 
 
+class VoiceOutdated(VoiceError):
+    code = "voice_outdated"
+    message = ("This voiceprint was made by an earlier version of the app and cannot be used for today's voice "
+               "conversion. Erase it (same handle and passphrase) and enroll again.")
+
+
 class VoiceInputRejected(InputRejected):
     code = "voice_input_rejected"

@@ -58,7 +58,7 @@ def run_enroll(args: argparse.Namespace) -> int:
         "enrolled": True,
         "speech_seconds": round(result.speech_seconds, 1),
         "similarity_plain_tts": round(result.similarity_plain, 3),
-        "similarity_with_profile": round(result.similarity_converted, 3),
+        "similarity_enrolled_voice": round(result.similarity_converted, 3),
     }))
     return 0
 

@@ -23,7 +23,9 @@ from linly_demo.audit import AuditLog
 from linly_demo.config import Settings
 from linly_demo.ephemeral import EphemeralRoot
 from linly_demo.errors import AudioTooLarge, ConsentRequired, LinlyError, VoiceInputRejected
-from linly_demo.voice.profile import SpeakerEncoder, convert, fit_profile
+from linly_demo.voice.conversion import FIT_TEXT, VoiceConverter, fit_codebook, to_rate
+from linly_demo.voice.encoder import SpeakerEncoder
+from linly_demo.voice.pace import detected_speech_seconds
 from linly_demo.voice.store import CONSENT_STATEMENT_VERSION, Voiceprint, VoiceStore, check_passphrase, normalise_handle
 from linly_demo.voice.tts import Phoneme, Speaker
 
@@ -47,22 +49,12 @@ class SpokenText:
 
 @dataclass(frozen=True)
 class Enrollment:
-    """The outcome shown to the user: how much speech was used and how close the profile brings the TTS voice."""
+    """The outcome shown to the user: how much speech was used, and how alike the samples and a test sentence
+    sound, spoken plainly and in the enrolled voice (speaker-encoder cosine similarity, measured, not fitted)."""
 
     speech_seconds: float
     similarity_plain: float
     similarity_converted: float
-
-
-def detected_speech_seconds(samples: np.ndarray) -> float:
-    """Seconds of speech found by WebRTC's voice activity detector (30 ms frames, aggressiveness 2)."""
-    import webrtcvad  # deferred: it imports the deprecated pkg_resources (slow, warns); enrollment only
-
-    vad = webrtcvad.Vad(2)
-    frame = SPEECH_RATE * 30 // 1000
-    pcm = (np.clip(samples, -1, 1) * 32767).astype("<i2")
-    voiced = sum(vad.is_speech(pcm[i:i + frame].tobytes(), SPEECH_RATE) for i in range(0, len(pcm) - frame + 1, frame))
-    return voiced * 0.03
 
 
 class VoiceService:
@@ -129,12 +121,19 @@ class VoiceService:
             raise VoiceInputRejected(
                 f"Only {speech_seconds:.1f} s of speech was detected in the samples; at least "
                 f"{MIN_SPEECH_SECONDS:.0f} s are needed. Please add a longer recording.")
+        speaker = Speaker()
+        try:
+            codebook = fit_codebook(waves, speaker)
+        except ValueError:
+            raise VoiceInputRejected("Too little voiced speech was found in the samples; please record a longer, "
+                                     "clearer sample.") from None
         encoder = SpeakerEncoder()
-        embedding = encoder.embed(waves)
-        fit = fit_profile(embedding, encoder, Speaker(), waves)
+        theirs = encoder.embed(waves)
+        plain = float(encoder.embed([to_rate(speaker.speak(FIT_TEXT, "en"))]) @ theirs)
+        _spoken, converted = VoiceConverter(codebook).speak(speaker, FIT_TEXT)
         now = time.time()
-        voiceprint = Voiceprint(embedding, fit.profile, now, CONSENT_STATEMENT_VERSION, now)
-        return Enrollment(speech_seconds, fit.similarity_plain, fit.similarity_converted), voiceprint
+        voiceprint = Voiceprint(codebook, now, CONSENT_STATEMENT_VERSION, now)
+        return Enrollment(speech_seconds, plain, float(encoder.embed([converted]) @ theirs)), voiceprint
 
     def synthesize(self, portrait_token: str, text: str, handle: str, passphrase: str, language: str = "en",
                    subject: str | None = None) -> SpokenText:
@@ -149,8 +148,7 @@ class VoiceService:
         except LinlyError as exc:
             self._audit.record("voice.synthesis", "refused", subject, reason=exc.code)
             raise
-        spoken = Speaker().speak(text, language, variant=voiceprint.profile.variant)
-        samples = convert(spoken, voiceprint.profile)
+        spoken, samples = VoiceConverter(voiceprint.codebook).speak(Speaker(), text, language)
         self._audit.record("voice.synthesis", "ok", subject)
         return SpokenText(speech_from_pcm(samples, SPEECH_RATE), spoken.phonemes, language, "enrolled")
 

@@ -20,50 +20,51 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
-from linly_demo.errors import ConfigError, VoiceInputRejected, VoiceLocked, VoiceNotFound
-from linly_demo.voice.profile import VoiceProfile
+from linly_demo.errors import ConfigError, VoiceInputRejected, VoiceLocked, VoiceNotFound, VoiceOutdated
+from linly_demo.voice.conversion import VoiceCodebook
 
-MAGIC = b"LVP1"
-FORMAT_VERSION = 1
+MAGICS = {b"LVP1": 1, b"LVP2": 2}  # record header -> format version
+FORMAT_VERSION = 2  # 1: embedding + voice-filter settings (still opens to be erased); 2: conversion codebook
+MAGIC = b"LVP2"
 SALT_BYTES, NONCE_BYTES = 16, 12
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**17, 8, 1
 MIN_PASSPHRASE_CHARS = 10
 MAX_HANDLE_CHARS = 64
 RECORD_SUFFIX = ".voice"
 NAME_KEY_FILE = "record-names.key"
-CONSENT_STATEMENT_VERSION = 1
+CONSENT_STATEMENT_VERSION = 2  # the statement that names the conversion codebook as what is stored
 
 
 @dataclass(frozen=True)
 class Voiceprint:
-    """What is kept of an enrolled voice: speaker embedding, fitted profile, and the consent that allowed it."""
+    """What is kept of an enrolled voice: the conversion codebook (the speaker's own spectral frames, F0
+    statistics, pace) and the consent that allowed it. Nothing else: no samples, no embedding, no handle."""
 
-    embedding: np.ndarray  # (256,) float32, L2-normalised (resemblyzer)
-    profile: VoiceProfile
+    codebook: VoiceCodebook
     consent_given_at: float  # unix time
     consent_statement_version: int
     created_at: float
 
     def to_bytes(self) -> bytes:
         return json.dumps({
-            "embedding": [float(v) for v in self.embedding],
-            "profile": self.profile.as_dict(),
+            "codebook": self.codebook.to_dict(),
             "consent": {"given_at": self.consent_given_at, "statement_version": self.consent_statement_version},
             "created_at": self.created_at,
         }).encode()
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Voiceprint:
-        record = json.loads(data)
-        embedding = np.asarray(record["embedding"], dtype=np.float32)
-        embedding.setflags(write=False)
-        return cls(embedding, VoiceProfile.from_dict(record["profile"]), float(record["consent"]["given_at"]),
-                   int(record["consent"]["statement_version"]), float(record["created_at"]))
+        """Raises VoiceLocked for a record that decrypts but does not parse (nothing is guessed)."""
+        try:
+            record = json.loads(data)
+            return cls(VoiceCodebook.from_dict(record["codebook"]), float(record["consent"]["given_at"]),
+                       int(record["consent"]["statement_version"]), float(record["created_at"]))
+        except (ValueError, KeyError, TypeError):
+            raise VoiceLocked() from None
 
 
 def normalise_handle(handle: str) -> str:
@@ -125,31 +126,40 @@ class VoiceStore:
         secret = check_passphrase(passphrase)
         path = self.record_path(handle)
         salt, nonce = secrets.token_bytes(SALT_BYTES), secrets.token_bytes(NONCE_BYTES)
-        sealed = AESGCM(_derive(secret, salt)).encrypt(nonce, voiceprint.to_bytes(), _associated(path))
+        sealed = AESGCM(_derive(secret, salt)).encrypt(nonce, voiceprint.to_bytes(), _associated(path, FORMAT_VERSION))
         self._atomic_write(path, MAGIC + salt + nonce + sealed)
         return path
 
     def load(self, handle: str, passphrase: str) -> Voiceprint:
-        """Decrypt the record; VoiceNotFound without one, VoiceLocked for a wrong passphrase or altered bytes."""
+        """Decrypt the record; VoiceNotFound without one, VoiceLocked for a wrong passphrase or altered bytes,
+        VoiceOutdated for a record of an earlier format (it opens, but holds nothing today's voice can use)."""
+        version, plain = self._open(handle, passphrase)
+        if version != FORMAT_VERSION:
+            raise VoiceOutdated()
+        return Voiceprint.from_bytes(plain)
+
+    def _open(self, handle: str, passphrase: str) -> tuple[int, bytes]:
+        """The record's format version and decrypted content."""
         secret = check_passphrase(passphrase)
         path = self.record_path(handle)
         try:
             data = path.read_bytes()
         except FileNotFoundError:
             raise VoiceNotFound() from None
+        version = MAGICS.get(data[:len(MAGIC)])
         header = len(MAGIC) + SALT_BYTES + NONCE_BYTES
-        if len(data) <= header + 16 or data[:len(MAGIC)] != MAGIC:
+        if version is None or len(data) <= header + 16:
             raise VoiceLocked()
         salt, nonce = data[len(MAGIC):len(MAGIC) + SALT_BYTES], data[len(MAGIC) + SALT_BYTES:header]
         try:
-            plain = AESGCM(_derive(secret, salt)).decrypt(nonce, data[header:], _associated(path))
+            return version, AESGCM(_derive(secret, salt)).decrypt(nonce, data[header:], _associated(path, version))
         except InvalidTag:
             raise VoiceLocked() from None
-        return Voiceprint.from_bytes(plain)
 
     def erase(self, handle: str, passphrase: str) -> None:
-        """Remove the record after proving the passphrase opens it (nobody erases another's voice by guessing)."""
-        self.load(handle, passphrase)
+        """Remove the record after proving the passphrase opens it (nobody erases another's voice by guessing);
+        records of every format version can be erased."""
+        self._open(handle, passphrase)
         path = self.record_path(handle)
         path.unlink(missing_ok=True)
         _fsync_dir(self.root)
@@ -169,8 +179,8 @@ class VoiceStore:
         _fsync_dir(self.root)
 
 
-def _associated(path: Path) -> bytes:
-    return b"linly-voiceprint|%d|%s" % (FORMAT_VERSION, path.name.encode())
+def _associated(path: Path, version: int) -> bytes:
+    return b"linly-voiceprint|%d|%s" % (version, path.name.encode())
 
 
 def _fsync_dir(folder: Path) -> None:

@@ -156,8 +156,8 @@ class AppHandlers:
                                                 [sample] if sample else [], subject=session.subject)
         message = (f"**Voice enrolled** from {result.speech_seconds:.0f} s of speech. Your voiceprint is stored "
                    f"encrypted with your passphrase (similarity to your samples: plain voice "
-                   f"{result.similarity_plain:.2f}, your profile {result.similarity_converted:.2f}). The samples "
-                   f"have been deleted.")
+                   f"{result.similarity_plain:.2f}, your enrolled voice {result.similarity_converted:.2f}). "
+                   f"The samples have been deleted.")
         return message, session
 
     @user_errors

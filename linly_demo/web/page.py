@@ -16,11 +16,13 @@ from linly_demo.errors import LinlyError
 from linly_demo.web.handlers import AppHandlers, cookie_of
 
 CONSENT_STATEMENT = """**What voice cloning stores, and how to undo it.** If you tick the box and enroll, the app
-analyses your voice sample in memory, deletes the sample at once, and stores one *voiceprint*: a speaker embedding
-(256 numbers) and the settings of a voice filter fitted to your voice. It is encrypted with AES-256-GCM under a key
-derived from your passphrase (scrypt), in the app's voice store on this server, apart from all portrait data; the
-server never keeps your passphrase, so without it nobody (the operator included) can read or use your voiceprint.
-It stays until you erase it: give your handle and passphrase below and press "Erase everything now"."""
+analyses your voice sample in memory, deletes the sample at once, and stores one *voiceprint*: about 4,000 short
+frames of your voice's own spectrum (20 s of it at most, enough to rebuild how your voice sounds, not what you
+said), your pitch level and range, and your speaking pace. That is revealing, so it is encrypted with AES-256-GCM
+under a key derived from your passphrase (scrypt), in the app's voice store on this server, apart from all
+portrait data; the server never keeps your passphrase, so without it nobody (the operator included) can read or
+use your voiceprint. It stays until you erase it: give your handle and passphrase below and press "Erase
+everything now"."""
 
 INTRO = """# linly-demo: a talking portrait that forgets you
 Upload one photo of a face and some speech; the app makes a video of that face speaking. Your photo is held only

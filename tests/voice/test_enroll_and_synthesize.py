@@ -21,7 +21,7 @@ from linly_demo.errors import (
     VoiceNotFound,
 )
 from linly_demo.tokens import TokenStore
-from linly_demo.voice.profile import SpeakerEncoder
+from linly_demo.voice.encoder import SpeakerEncoder
 from linly_demo.voice.service import VoiceService
 from tests.speech import encode_audio
 from tests.voice.conftest import HELD_OUT_TEXT, PASSPHRASE
@@ -85,6 +85,8 @@ def test_enroll_synthesize_and_erase(voices: VoiceService, tokens: TokenStore, e
     held_out = encoder.embed([samples[3]])  # an utterance that was not enrolled
     plain = voices.speak(HELD_OUT_TEXT)
     assert abs(plain.speech.duration - spoken.speech.duration) < 0.6 * plain.speech.duration
+    # The phoneme timing belongs to the speech it came with: the last phoneme starts inside the converted audio.
+    assert spoken.phonemes[-1].start < spoken.speech.duration
     assert encoder.embed([spoken.speech.samples]) @ held_out > encoder.embed([plain.speech.samples]) @ held_out
 
     tokens.revoke(token)

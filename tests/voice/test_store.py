@@ -9,21 +9,27 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from linly_demo.errors import ConfigError, VoiceInputRejected, VoiceLocked, VoiceNotFound
-from linly_demo.voice.profile import VoiceProfile
-from linly_demo.voice.store import MAGIC, NONCE_BYTES, SALT_BYTES, Voiceprint, VoiceStore
+from linly_demo.errors import ConfigError, VoiceInputRejected, VoiceLocked, VoiceNotFound, VoiceOutdated
+from linly_demo.voice.conversion import CEPSTRUM_DIMS, VoiceCodebook
+from linly_demo.voice.store import MAGIC, NONCE_BYTES, SALT_BYTES, Voiceprint, VoiceStore, _derive
 from tests.voice.conftest import PASSPHRASE
+
+
+def codebook(frames: int = 300, warp: float = 1.1) -> VoiceCodebook:
+    """A codebook of the right shape (the store only keeps it; conversion tests fit real ones)."""
+    grid = np.linspace(-1.0, 1.0, frames * CEPSTRUM_DIMS, dtype=np.float32).reshape(frames, CEPSTRUM_DIMS)
+    return VoiceCodebook("m1", 140, (4.6, 0.1), (5.1, 0.2), warp, np.linspace(0, 0.5, CEPSTRUM_DIMS),
+                         np.sin(7 * grid), np.cos(grid[:, :1]) * 0.5)
 
 
 @pytest.fixture
 def voiceprint() -> Voiceprint:
-    embedding = np.random.default_rng(0).normal(size=256).astype(np.float32)
-    embedding /= np.linalg.norm(embedding)
-    return Voiceprint(embedding, VoiceProfile("m3", 2.0, 1.1, 0.95, -3.0, 0.2), time.time(), 1, time.time())
+    return Voiceprint(codebook(), time.time(), 2, time.time())
 
 
-def test_a_record_holds_neither_handle_nor_embedding_and_opens_only_with_the_passphrase(
+def test_a_record_holds_neither_handle_nor_voice_and_opens_only_with_the_passphrase(
         tmp_path: Path, voiceprint: Voiceprint) -> None:
     store = VoiceStore(tmp_path / "voices")
     before = set(os.listdir(store.root))
@@ -34,12 +40,15 @@ def test_a_record_holds_neither_handle_nor_embedding_and_opens_only_with_the_pas
     assert data.startswith(MAGIC)
     for needle in (b"ada", b"Ada", b"lovelace", "Ada Lovelace".encode("utf-16-le")):
         assert needle.lower() not in data.lower() and needle not in path.name.encode()
-    assert voiceprint.embedding.tobytes()[:16] not in data
-    assert voiceprint.embedding.astype("<f8").tobytes()[:16] not in data
+    frames = voiceprint.codebook.cepstra
+    for encoded in (frames.astype("<f2"), frames.astype("<f4"), frames.astype("<f8")):
+        assert encoded.tobytes()[:16] not in data
+    assert b"cepstra" not in data and b"codebook" not in data
     assert stat.S_IMODE(path.stat().st_mode) == 0o600 and stat.S_IMODE(store.root.stat().st_mode) == 0o700
 
     loaded = store.load("  ada lovelace ", PASSPHRASE)  # handles are case- and space-insensitive
-    assert np.array_equal(loaded.embedding, voiceprint.embedding) and loaded.profile == voiceprint.profile
+    assert loaded.codebook == voiceprint.codebook and loaded.consent_statement_version == 2
+    assert np.array_equal(loaded.codebook.cepstra, voiceprint.codebook.cepstra.astype("<f2").astype(np.float32))
     with pytest.raises(VoiceLocked, match="passphrase is wrong"):
         store.load("Ada Lovelace", PASSPHRASE + "!")
 
@@ -79,7 +88,7 @@ def test_a_crash_mid_write_leaves_the_old_record(tmp_path: Path, voiceprint: Voi
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(os, "replace", crash)
-    newer = Voiceprint(voiceprint.embedding, VoiceProfile(), time.time(), 1, time.time())
+    newer = Voiceprint(codebook(warp=0.9), time.time(), 2, time.time())
     with pytest.raises(OSError):
         store.save("ada", PASSPHRASE, newer)
     assert path.read_bytes() == old
@@ -90,7 +99,7 @@ def test_names_are_stable_across_restarts_and_unknown_handles_are_not_found(tmp_
                                                                             voiceprint: Voiceprint) -> None:
     VoiceStore(tmp_path / "voices").save("ada", PASSPHRASE, voiceprint)
     reopened = VoiceStore(tmp_path / "voices")
-    assert reopened.load("ada", PASSPHRASE).profile == voiceprint.profile
+    assert reopened.load("ada", PASSPHRASE).codebook == voiceprint.codebook
     with pytest.raises(VoiceNotFound):
         reopened.load("grace", PASSPHRASE)
 
@@ -121,3 +130,43 @@ def test_the_store_refuses_to_overlap_the_ephemeral_root(tmp_path: Path) -> None
     with pytest.raises(ConfigError, match="must not overlap"):
         VoiceStore(tmp_path, ephemeral)
     VoiceStore(tmp_path / "voices", ephemeral)  # beside it is fine
+
+
+def _version_one_record(store: VoiceStore, handle: str) -> Path:
+    """A record as the first format wrote it (embedding + voice-filter settings, header LVP1)."""
+    import json
+    import secrets
+
+    path = store.record_path(handle)
+    salt, nonce = secrets.token_bytes(SALT_BYTES), secrets.token_bytes(NONCE_BYTES)
+    content = json.dumps({"embedding": [0.0625] * 256, "profile": {"variant": "m3"},
+                          "consent": {"given_at": 1.0, "statement_version": 1}, "created_at": 1.0}).encode()
+    sealed = AESGCM(_derive(PASSPHRASE.encode(), salt)).encrypt(
+        nonce, content, b"linly-voiceprint|1|" + path.name.encode())
+    path.write_bytes(b"LVP1" + salt + nonce + sealed)
+    return path
+
+
+def test_a_record_of_the_first_format_is_refused_with_a_plain_message_and_can_be_erased(tmp_path: Path) -> None:
+    store = VoiceStore(tmp_path / "voices")
+    path = _version_one_record(store, "ada")
+    with pytest.raises(VoiceOutdated, match="enroll again"):
+        store.load("ada", PASSPHRASE)
+    with pytest.raises(VoiceLocked):
+        store.load("ada", "wrong passphrase here")
+    with pytest.raises(VoiceLocked):
+        store.erase("ada", "wrong passphrase here")
+    store.erase("ada", PASSPHRASE)
+    assert not path.exists() and store.records() == []
+
+
+def test_a_record_that_decrypts_but_does_not_parse_is_locked(tmp_path: Path, voiceprint: Voiceprint) -> None:
+    store = VoiceStore(tmp_path / "voices")
+    path = store.record_path("ada")
+    salt, nonce = b"s" * SALT_BYTES, b"n" * NONCE_BYTES
+    content = voiceprint.to_bytes().replace(b'"version": 1', b'"version": 9')
+    sealed = AESGCM(_derive(PASSPHRASE.encode(), salt)).encrypt(nonce, content,
+                                                                 b"linly-voiceprint|2|" + path.name.encode())
+    path.write_bytes(MAGIC + salt + nonce + sealed)
+    with pytest.raises(VoiceLocked):
+        store.load("ada", PASSPHRASE)

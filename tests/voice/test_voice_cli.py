@@ -50,7 +50,7 @@ def test_voice_cli_flow(tmp_path: Path, samples: list[np.ndarray], astronaut: np
     enrolled = _run("voice", "enroll", "--handle", "ada", "--samples", *paths, "--consent", **common)
     assert enrolled.returncode == 0, enrolled.stderr
     summary = json.loads(enrolled.stdout)
-    assert summary["enrolled"] and summary["similarity_with_profile"] > summary["similarity_plain_tts"]
+    assert summary["enrolled"] and summary["similarity_enrolled_voice"] > summary["similarity_plain_tts"]
     assert len(list(store.glob("*.voice"))) == 1
     assert all(Path(p).exists() for p in paths)  # the user's own files are only read
 
