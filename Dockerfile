@@ -15,6 +15,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     LINLY_PORT=7860 \
     LINLY_EPHEMERAL_DIR=/run/linly \
     LINLY_VOICE_STORE=/data/voices \
+    LINLY_PROVENANCE_DIR=memory \
     LINLY_WIPE_ON_EXIT=1
 
 RUN groupadd --system --gid 10001 linly \

@@ -3,4 +3,4 @@
 Data flows one way: upload -> portrait features -> driving signals -> frames -> video.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.3.0"  # kept equal to pyproject.toml (a test checks)

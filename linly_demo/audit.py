@@ -1,7 +1,8 @@
 """De-identified audit log: one JSON line per event.
 
-A line holds only: event name, UTC time, outcome, duration, a fixed reason code and a keyed hash of the
-subject (user/session) id. It never holds file names, paths, raw ids, embeddings, image data or exception text.
+A line holds only: event name, UTC time, outcome, duration, a fixed reason code, a count, a keyed hash of the
+subject (user/session) id and a keyed hash of a render id. It never holds file names, paths, raw ids,
+embeddings, image data or exception text.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from datetime import UTC, datetime
 from typing import TextIO
 
 _SAFE_WORD = re.compile(r"^[a-z][a-z0-9_.]{0,63}$")
+_KEYED_HASH = re.compile(r"^[0-9a-f]{24}$")
 OUTCOMES = frozenset({"ok", "rejected", "refused", "failed", "expired"})
 
 
@@ -43,10 +45,14 @@ class AuditLog:
         duration_s: float | None = None,
         reason: str | None = None,
         count: int | None = None,
+        render: str | None = None,
     ) -> None:
-        """Append one line; `event` and `reason` must be fixed identifiers, `subject` a raw id that gets hashed."""
+        """Append one line; `event` and `reason` must be fixed identifiers, `subject` a raw id that gets hashed,
+        `render` an already keyed hash of a render id (24 hex digits: see linly_demo.provenance)."""
         if not _SAFE_WORD.match(event) or (reason is not None and not _SAFE_WORD.match(reason)):
             raise ValueError("audit event and reason must be fixed identifiers")
+        if render is not None and not _KEYED_HASH.match(render):
+            raise ValueError("audit render must be a keyed hash")
         if outcome not in OUTCOMES:
             raise ValueError(f"unknown audit outcome {outcome!r}")
         line: dict[str, object] = {
@@ -60,6 +66,8 @@ class AuditLog:
             line["reason"] = reason
         if count is not None:
             line["count"] = int(count)
+        if render is not None:
+            line["render"] = render
         hashed = self.subject_hash(subject)
         if hashed is not None:
             line["subject"] = hashed
@@ -73,6 +81,17 @@ class AuditLog:
             fd = os.open(self._destination, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
             with os.fdopen(fd, "a", encoding="utf-8") as handle:
                 self._emit(handle, text)
+
+    def holds(self, field: str, value: str) -> bool | None:
+        """Whether any line has `field` equal to `value`; None when the log goes to stderr (nothing to read)."""
+        if self._destination == "-":
+            return None
+        needle = f'"{field}":"{value}"'
+        try:
+            with open(self._destination, encoding="utf-8") as handle:
+                return any(needle in line for line in handle)
+        except FileNotFoundError:
+            return False
 
     @staticmethod
     def _emit(stream: TextIO, text: str) -> None:
@@ -89,3 +108,4 @@ class Stopwatch:
     @property
     def elapsed(self) -> float:
         return time.perf_counter() - self.started
+

@@ -27,6 +27,11 @@ def default_ephemeral_dir() -> Path:
     return Path("/dev/shm") / f"linly-demo-{os.getuid()}"  # nosec B108: tmpfs is the point; the root is checked to be memory-backed, 0700 and ours
 
 
+def default_provenance_dir() -> str:
+    """The user's config directory (e.g. ~/.config/linly-demo/provenance): the deployment's C2PA signing key."""
+    return str(Path(platformdirs.user_config_dir("linly-demo", appauthor=False)) / "provenance")
+
+
 def default_voice_store() -> Path:
     """The user's data directory (e.g. ~/.local/share/linly-demo/voices): persistent, for encrypted records only."""
     return Path(platformdirs.user_data_dir("linly-demo", appauthor=False)) / "voices"
@@ -61,6 +66,10 @@ class Settings:
     render_timeout_seconds: float = 180.0
     wipe_on_exit: bool = True
     on_spaces: bool = False
+    visible_label: bool = True
+    c2pa_cert: Path | None = None
+    c2pa_key: Path | None = None
+    provenance_dir: str = field(default_factory=default_provenance_dir)  # a folder, or "memory"
 
     @property
     def max_upload_bytes(self) -> int:
@@ -87,6 +96,10 @@ class Settings:
         certfile, keyfile = env.get("LINLY_SSL_CERTFILE") or None, env.get("LINLY_SSL_KEYFILE") or None
         if bool(certfile) != bool(keyfile):
             raise ConfigError("Set both LINLY_SSL_CERTFILE and LINLY_SSL_KEYFILE for HTTPS, or neither.")
+        c2pa_cert, c2pa_key = env.get("LINLY_C2PA_CERT") or None, env.get("LINLY_C2PA_KEY") or None
+        if bool(c2pa_cert) != bool(c2pa_key):
+            raise ConfigError("Set both LINLY_C2PA_CERT and LINLY_C2PA_KEY to sign with your own certificate, or "
+                              "neither (a per-deployment certificate is generated).")
         video_size = int(_number(env, "LINLY_VIDEO_SIZE", 512, 128, 1024))
         template_size = int(_number(env, "LINLY_TEMPLATE_SIZE", video_size, 128, 1024))
         if template_size < video_size:
@@ -118,6 +131,10 @@ class Settings:
             render_timeout_seconds=_number(env, "LINLY_RENDER_TIMEOUT_SECONDS", 180.0, 5.0, 3600.0),
             wipe_on_exit=_flag(env, "LINLY_WIPE_ON_EXIT", default=True),
             on_spaces=bool(env.get("SPACE_ID")),
+            visible_label=_flag(env, "LINLY_VISIBLE_LABEL", default=True),
+            c2pa_cert=Path(c2pa_cert) if c2pa_cert else None,
+            c2pa_key=Path(c2pa_key) if c2pa_key else None,
+            provenance_dir=env.get("LINLY_PROVENANCE_DIR") or default_provenance_dir(),
         )
 
 

@@ -15,6 +15,8 @@ from linly_demo.device import torch_device
 from linly_demo.ephemeral import EphemeralRoot
 from linly_demo.keys import AUDIT_SUBJECT, PORTRAIT_TOKEN, ServerSecret
 from linly_demo.portrait.pipeline import PortraitFeatures, PortraitPipeline
+from linly_demo.provenance.identity import load_identity
+from linly_demo.provenance.service import Provenance
 from linly_demo.tokens import TokenStore
 from linly_demo.voice.service import VoiceService
 from linly_demo.voice.store import VoiceStore
@@ -31,6 +33,7 @@ class Runtime:
     tokens: TokenStore[PortraitFeatures]
     portraits: PortraitPipeline
     voices: VoiceService
+    provenance: Provenance
 
     def close(self) -> None:
         """Stop the sweeper and wipe the ephemeral root."""
@@ -50,10 +53,14 @@ def build_runtime(settings: Settings | None = None, start_sweeper: bool = True,
         secret.key_for(PORTRAIT_TOKEN), settings.token_ttl_seconds, audit
     )
     ephemeral.add_sweep_hook(tokens.purge_expired)
+    identity = load_identity(settings.c2pa_cert, settings.c2pa_key, settings.provenance_dir, ephemeral.path)
+    provenance = Provenance(identity, audit, settings.visible_label)
+    if not settings.visible_label:
+        audit.record("config.visible_label_off", "ok", reason="offline_evaluation")
     portraits = PortraitPipeline(settings, audit, ephemeral, torch_device(settings.device))
     voices = VoiceService(settings, audit, ephemeral, VoiceStore(settings.voice_store, ephemeral.path), tokens)
     if shutdown_hooks:
         ephemeral.install_shutdown_hooks()
     if start_sweeper:
         ephemeral.start_sweeper()
-    return Runtime(settings, secret, audit, ephemeral, tokens, portraits, voices)
+    return Runtime(settings, secret, audit, ephemeral, tokens, portraits, voices, provenance)

@@ -24,6 +24,15 @@ SHARED = REPO.parent / "shared" / "devdata"
 FACES = SHARED / "faces"
 SPEECH = SHARED / "speech"
 
+# The deployment's C2PA signing key goes to the user's config directory by default; tests (and the servers they
+# start, which inherit the environment) keep theirs in a folder of their own that goes with the session.
+_PROVENANCE = tempfile.mkdtemp(prefix="linly-test-provenance-")
+os.environ.setdefault("LINLY_PROVENANCE_DIR", _PROVENANCE)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    shutil.rmtree(_PROVENANCE, ignore_errors=True)
+
 
 def encode(rgb: np.ndarray, fmt: str = "JPEG", **options) -> bytes:
     buffer = io.BytesIO()

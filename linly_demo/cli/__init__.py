@@ -1,4 +1,4 @@
-"""The command line over the same core as the app: `python -m linly_demo portrait|render|evaluate ...`.
+"""The command line over the same core as the app: `python -m linly_demo portrait|render|evaluate|verify ...`.
 
 Guarantees: files the user names are only read (never modified, moved or copied), except the one output path a
 user chooses for `render --out`; results are one JSON line on stdout; a rejected input exits 2 and any other
@@ -11,7 +11,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from linly_demo.cli import portrait, render, voice
+from linly_demo.cli import portrait, render, verify, voice
 from linly_demo.cli.exit_codes import EXIT_BELOW_TARGET, EXIT_FAILED, EXIT_REJECTED
 from linly_demo.errors import InputRejected, LinlyError
 
@@ -24,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     portrait.add_commands(commands)
     render.add_commands(commands)
     voice.add_commands(commands)
+    verify.add_commands(commands)
     return parser
 
 

@@ -117,7 +117,8 @@ class _Session:
         speech, phonemes = self.speech(args, features)
         rendered = render_video(features, speech, self.ephemeral, self.settings.fps, self.settings.video_size,
                                 seed=args.seed, device=self.device, phonemes=phonemes, mode=args.mode,
-                                identity_check=IdentityCheck(self.runtime.portraits.models, features.embedding))
+                                identity_check=IdentityCheck(self.runtime.portraits.models, features.embedding),
+                                provenance=self.runtime.provenance, subject=self.subject)
         for stage in ("driving", "frames", "encode"):
             self.timings[stage] = rendered.timings[stage]
         self.audit.record("render.completed", "ok", subject=self.subject, duration_s=rendered.timings["total"])

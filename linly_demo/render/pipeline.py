@@ -16,6 +16,7 @@ import torch
 
 from linly_demo.audio import Speech
 from linly_demo.ephemeral import EphemeralRoot
+from linly_demo.provenance.service import Provenance
 from linly_demo.render.driving import DrivingSignals, PhonemeTiming, driving_from_speech
 from linly_demo.render.frames import Portrait, render_frames
 from linly_demo.video import VideoFile, encode_video
@@ -30,18 +31,23 @@ class RenderedVideo:
     video: VideoFile
     driving: DrivingSignals
     timings: dict[str, float] = field(default_factory=dict)
+    render_id: str | None = None  # set when the video was marked and signed (provenance)
 
 
 def render_video(features: Portrait, speech: Speech, ephemeral: EphemeralRoot, fps: int = 25, size: int = 512,
                  seed: int = 0, device: torch.device | None = None, driving: DrivingSignals | None = None,
                  phonemes: Sequence[PhonemeTiming] | None = None, mode: str = "visemes",
                  timeout_s: float | None = None,
-                 identity_check: Callable[[list[np.ndarray]], None] | None = None) -> RenderedVideo:
+                 identity_check: Callable[[list[np.ndarray]], None] | None = None,
+                 provenance: Provenance | None = None, subject: str | None = None) -> RenderedVideo:
     """Render `speech` spoken by the portrait. `phonemes` (eSpeak's timing, for text) give exact mouth shapes;
     `mode="loudness"` is the viseme-free baseline; `driving` overrides the signals derived from the speech.
     With `timeout_s`, a render still running after that many seconds stops with `RenderTimedOut`, leaving no file.
     With `identity_check`, IDENTITY_SAMPLES frames spread over the clip are handed to it once the video is encoded;
-    whatever it raises (the face drifted from the portrait's person) deletes the video and is raised."""
+    whatever it raises (the face drifted from the portrait's person) deletes the video and is raised.
+    With `provenance` (the app and the command line always pass it), every frame carries the invisible watermark
+    and the visible label, and the finished MP4 a signed C2PA manifest, all with one fresh render id; a failed
+    signature deletes the video."""
     started = time.perf_counter()
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
     if driving is None:
@@ -49,6 +55,8 @@ def render_video(features: Portrait, speech: Speech, ephemeral: EphemeralRoot, f
     driving_time = time.perf_counter() - started
     frame_time = [0.0]
     wanted = set(np.linspace(0, driving.n_frames - 1, IDENTITY_SAMPLES).round().astype(int).tolist())
+    render_id = provenance.new_render_id() if provenance is not None else None
+    marker = provenance.marker(render_id) if provenance is not None and render_id is not None else None
     sampled: list[np.ndarray] = []
 
     def timed(batches: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
@@ -59,8 +67,10 @@ def render_video(features: Portrait, speech: Speech, ephemeral: EphemeralRoot, f
             frame_time[0] += time.perf_counter() - tick
             if batch is None:
                 return
-            if identity_check is not None:
+            if identity_check is not None:  # checked on the unlabelled frames: the label is not the person
                 sampled.extend(batch[i - done].copy() for i in sorted(wanted) if done <= i < done + len(batch))
+            if marker is not None:
+                batch = marker(batch)
             done += len(batch)
             yield batch
 
@@ -75,11 +85,15 @@ def render_video(features: Portrait, speech: Speech, ephemeral: EphemeralRoot, f
         except BaseException:
             ephemeral.delete(video.path)
             raise
+    sealing_started = time.perf_counter()
+    if provenance is not None and render_id is not None:
+        provenance.seal(video.path, render_id, subject)
     timings = {
         "driving": driving_time,
         "frames": frame_time[0],
         "encode": max(0.0, total_after_driving - frame_time[0]),
-        "identity": time.perf_counter() - identity_started,
+        "identity": sealing_started - identity_started,
+        "provenance": time.perf_counter() - sealing_started,
         "total": time.perf_counter() - started,
     }
-    return RenderedVideo(video, driving, timings)
+    return RenderedVideo(video, driving, timings, render_id)

@@ -15,7 +15,6 @@ import hmac
 import json
 import os
 import secrets
-import tempfile
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from linly_demo.errors import ConfigError, VoiceInputRejected, VoiceLocked, VoiceNotFound, VoiceOutdated
+from linly_demo.private_files import fsync_folder, write_private
 from linly_demo.voice.conversion import VoiceCodebook
 
 MAGICS = {b"LVP1": 1, b"LVP2": 2}  # record header -> format version
@@ -105,7 +105,7 @@ class VoiceStore:
         """The store's own random key for record names (so names reveal nothing about handles)."""
         path = self.root / NAME_KEY_FILE
         if not path.exists():
-            self._atomic_write(path, secrets.token_bytes(32))
+            write_private(path, secrets.token_bytes(32))
         key = path.read_bytes()
         if len(key) != 32:
             raise ConfigError("The voice store's record-name key is damaged; restore it or start a new store.")
@@ -127,7 +127,7 @@ class VoiceStore:
         path = self.record_path(handle)
         salt, nonce = secrets.token_bytes(SALT_BYTES), secrets.token_bytes(NONCE_BYTES)
         sealed = AESGCM(_derive(secret, salt)).encrypt(nonce, voiceprint.to_bytes(), _associated(path, FORMAT_VERSION))
-        self._atomic_write(path, MAGIC + salt + nonce + sealed)
+        write_private(path, MAGIC + salt + nonce + sealed)
         return path
 
     def load(self, handle: str, passphrase: str) -> Voiceprint:
@@ -162,33 +162,11 @@ class VoiceStore:
         self._open(handle, passphrase)
         path = self.record_path(handle)
         path.unlink(missing_ok=True)
-        _fsync_dir(self.root)
-
-    def _atomic_write(self, path: Path, data: bytes) -> None:
-        fd, temporary = tempfile.mkstemp(prefix=".tmp-", dir=self.root)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.chmod(temporary, 0o600)
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
-        _fsync_dir(self.root)
+        fsync_folder(self.root)
 
 
 def _associated(path: Path, version: int) -> bytes:
     return b"linly-voiceprint|%d|%s" % (version, path.name.encode())
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _refuse_overlap(store: Path, ephemeral: Path) -> None:

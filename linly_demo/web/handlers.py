@@ -24,6 +24,7 @@ from PIL import Image
 from linly_demo.audio import decode_audio_file
 from linly_demo.errors import LinlyError, MissingInput, NamedFileRefused, SessionError, TextRejected, TokenError
 from linly_demo.portrait.identity import IdentityCheck
+from linly_demo.provenance.verify import verify_video
 from linly_demo.render.pipeline import render_video
 from linly_demo.runtime import Runtime
 from linly_demo.voice.tts import VOICES
@@ -196,7 +197,8 @@ class AppHandlers:
             rendered = render_video(features, speech, self.runtime.ephemeral, settings.fps, settings.video_size,
                                     seed=secrets.randbelow(2**31), phonemes=phonemes,
                                     timeout_s=settings.render_timeout_seconds,
-                                    identity_check=IdentityCheck(self.runtime.portraits.models, features.embedding))
+                                    identity_check=IdentityCheck(self.runtime.portraits.models, features.embedding),
+                                    provenance=self.runtime.provenance, subject=session.subject)
         except LinlyError as exc:
             self.runtime.audit.record("render.failed", "failed", session.subject,
                                       duration_s=time.perf_counter() - started, reason=exc.code)
@@ -204,6 +206,19 @@ class AppHandlers:
         progress(0.95, "encoding")
         self.runtime.audit.record("render.completed", "ok", session.subject, duration_s=time.perf_counter() - started)
         return self._keep(session, rendered.video.path, "video"), session
+
+    @user_errors
+    def check_video(self, video: str | None, state: WebSession | None, cookie: str | None):
+        """An uploaded video's provenance layers; the upload is read into memory and deleted at once.
+        Returns (summary, report, session)."""
+        with self._uploads(cookie, video):
+            session = self.session(state, cookie)
+            if not video:
+                raise MissingInput("Please upload a video to check.")
+            data = self.runtime.ephemeral.consume(Path(video), self.runtime.settings.max_upload_bytes)
+        report = verify_video(data, self.runtime.provenance)
+        self.runtime.audit.record("video.checked", "ok", session.subject, count=len(report["layers_found"]))
+        return _check_summary(report), report, session
 
     @user_errors
     def erase(self, voice_handle: str, passphrase: str, state: WebSession | None, cookie: str | None):
@@ -266,3 +281,22 @@ def cookie_of(request: Any) -> str | None:
     """The session cookie from a `gr.Request`."""
     cookies = getattr(request, "cookies", None) or {}
     return cookies.get(COOKIE) if hasattr(cookies, "get") else None
+
+
+def _check_summary(report: dict[str, Any]) -> str:
+    """One line per layer, in words."""
+    c2pa, mark, label = report["c2pa"], report["watermark"], report["label"]
+    manifest = {"trusted": "signed, and the signature validates against this deployment's certificate",
+                "valid": "signed, but by a certificate this deployment does not trust",
+                "invalid": "present but broken (the file was changed after signing, or the signature is bad)",
+                "absent": "none"}[c2pa["state"]]
+    lines = [f"- **C2PA manifest:** {manifest}" + (" (made by this deployment)" if c2pa["signer_is_this_deployment"]
+                                                  else "")]
+    if mark["found"]:
+        known = {True: "; this deployment's audit log records the render", False: "; not in this deployment's "
+                 "audit log", None: ""}[mark["render_id_known"]]
+        lines.append(f"- **Invisible watermark:** found (render {mark['payload']['render_id']}{known})")
+    else:
+        lines.append("- **Invisible watermark:** not found")
+    lines.append(f"- **Visible \"AI-generated\" label:** {'found' if label['found'] else 'not found'}")
+    return "\n".join(lines) + "\n\nThe uploaded video has been deleted."

@@ -8,12 +8,14 @@ to live and a delete callback that purges features and files), never in the brow
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 import gradio as gr
 
 from linly_demo.errors import LinlyError
 from linly_demo.web.handlers import AppHandlers, cookie_of
+
+C = TypeVar("C", gr.Image, gr.File)
 
 CONSENT_STATEMENT = """**What voice cloning stores, and how to undo it.** If you tick the box and enroll, the app
 analyses your voice sample in memory, deletes the sample at once, and stores one *voiceprint*: about 4,000 short
@@ -30,14 +32,17 @@ in memory-backed storage, deleted the moment its features are extracted, and not
 short time limit."""
 
 
-def untouched_upload(component: gr.Image) -> gr.Image:
-    """Make an image upload hand its file to the handler untouched. Gradio's own pre-processing would open it with
-    PIL first, failing (and keeping the upload) on a bad file before the app could reject and delete it. Set on
-    the instance: a subclass would make Gradio write a .pyi stub into the package at import. Webcam snapshots
-    arrive through the upload route like any file; a reference without a path was refused by the guard."""
+def untouched_upload(component: C) -> C:
+    """Make an upload hand its file to the handler untouched. Gradio's own pre-processing would open an image with
+    PIL first, failing (and keeping the upload) on a bad file before the app could reject and delete it, and
+    gr.File's leaves an empty temporary file in the cache for every upload. Set on the instance: a subclass would
+    make Gradio write a .pyi stub into the package at import. Webcam snapshots arrive through the upload route like
+    any file; a reference without a path was refused by the guard."""
 
     def preprocess(payload):
-        return None if payload is None else payload.path
+        if payload is None:
+            return None
+        return payload.path if hasattr(payload, "path") else payload[0].path
 
     component.preprocess = preprocess  # type: ignore[method-assign]
     return component
@@ -106,6 +111,14 @@ def build_interface(handlers: AppHandlers) -> gr.Blocks:
         gr.Markdown("### 4. Generate")
         generate = gr.Button("Generate the talking video", variant="primary", elem_id="generate")
         video = gr.Video(label="Talking portrait", interactive=False, height=540, elem_id="video")
+        with gr.Accordion("Check a video: was it made by an AI app like this one?", open=False,
+                          elem_id="check-section"):
+            checked_video = untouched_upload(gr.File(label="A video to check (deleted as soon as it is read)",
+                                                     type="filepath", file_types=[".mp4", ".mov", ".webm", ".mkv"],
+                                                     elem_id="check-video"))
+            check = gr.Button("Check the video", elem_id="check")
+            check_summary = gr.Markdown(elem_id="check-summary")
+            check_report = gr.JSON(label="Full report", elem_id="check-report")
         with gr.Accordion("5. Privacy: what the server holds for you", open=True):
             privacy = gr.Markdown(handlers.privacy_report(None), elem_id="privacy")
             erase = gr.Button("Erase everything now", variant="stop", elem_id="erase")
@@ -148,6 +161,15 @@ def build_interface(handlers: AppHandlers) -> gr.Blocks:
         generate.click(generate_video, [audio, text, language, use_my_voice, voice_handle, passphrase, state],
                        [video, audio, state, privacy], api_name="generate",
                        concurrency_limit=settings.render_concurrency, concurrency_id="render")
+
+        check_call = _gradio(handlers.check_video)
+
+        def check_video(video, session, request: gr.Request):
+            summary, full, session = check_call(video, session, request=request)
+            return summary, full, None, session, report(session)
+
+        check.click(check_video, [checked_video, state], [check_summary, check_report, checked_video, state, privacy],
+                    api_name="check_video")
 
         erase_call = _gradio(handlers.erase)
 

@@ -67,7 +67,8 @@ def test_compose_and_dockerfile_use_only_settings_the_app_reads() -> None:
     assert str(settings.ephemeral_dir) == env["LINLY_EPHEMERAL_DIR"]
     assert str(settings.voice_store) == env["LINLY_VOICE_STORE"]
     assert settings.wipe_on_exit and settings.host == "0.0.0.0" and settings.port == 7860
-    for name in ("LINLY_EPHEMERAL_DIR", "LINLY_VOICE_STORE", "LINLY_WIPE_ON_EXIT"):  # image and compose agree
+    assert settings.provenance_dir == "memory"  # nothing to write on a read-only root
+    for name in ("LINLY_EPHEMERAL_DIR", "LINLY_VOICE_STORE", "LINLY_PROVENANCE_DIR", "LINLY_WIPE_ON_EXIT"):
         assert f"{name}={env[name]}" in dockerfile().replace(" \\\n", "\n").replace("    ", "")
 
 

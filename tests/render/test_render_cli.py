@@ -85,7 +85,8 @@ def test_evaluate_measures_a_given_video_and_a_fresh_render(tmp_path: Path, astr
                                                      "sharpness_ratio"}
         assert report["sharpness_ratio"] > 0 and report["head_roll_std_deg"] is not None
         assert 0 < report["facenet_identity_distance_mean"] < 1.0  # the product's FaceNet, beside dlib's judge
-    assert json.loads(measured.stdout)["lip_sync_r"] == json.loads(fresh.stdout)["lip_sync_r"]  # same seed
+    # Same seed, same frames, but each render's watermark carries its own render id: the readings agree closely.
+    assert json.loads(measured.stdout)["lip_sync_r"] == pytest.approx(json.loads(fresh.stdout)["lip_sync_r"], abs=0.02)
     assert files_under(ephemeral_dir) == set()
 
 

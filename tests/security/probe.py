@@ -113,7 +113,7 @@ def _ref(path: object) -> dict:
 
 def _named_call(api: str, reference: object) -> list:
     return {"process_portrait": [reference], "generate": [reference, "", "en", False, "", ""],
-            "enroll_voice": [True, "probe", "correct horse battery", reference]}[api]
+            "enroll_voice": [True, "probe", "correct horse battery", reference], "check_video": [reference]}[api]
 
 
 @dataclass
@@ -150,7 +150,7 @@ def named_file_attacks(url: str, victim: Victim, ephemeral: Path, tally: Tally) 
     if FACES.is_dir():
         targets.append(str(FACES / "alex-lacamoire-1.jpg"))
     attacker = Client(url)
-    for api in ("process_portrait", "generate", "enroll_voice"):
+    for api in ("process_portrait", "generate", "enroll_voice", "check_video"):
         for target in targets:
             def attempt(api=api, target=target) -> str:
                 kind, detail = attacker.call(api, _named_call(api, _ref(target)))

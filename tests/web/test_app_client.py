@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -12,6 +13,9 @@ import numpy as np
 import pytest
 from gradio_client import Client, handle_file
 
+from linly_demo.cli.verify import deployment_provenance
+from linly_demo.config import Settings
+from linly_demo.provenance.verify import verify_video
 from linly_demo.web.guard import COOKIE
 from tests.conftest import FACES, encode
 from tests.speech import encode_audio, real_speech_with_pauses, synthetic_voice
@@ -83,6 +87,18 @@ def test_whole_flow_with_gradio_client(server: Server, tmp_path: Path, astronaut
     held = server.files()
     assert {p.suffix for p in held} <= {".png", ".mp4"}, held
     served_video = next(p for p in held if p.suffix == ".mp4")
+
+    # The video the browser gets carries all three provenance layers, signed by this deployment; the
+    # "Check a video" box says so and deletes its upload at once.
+    provenance = deployment_provenance(Settings.from_env({**os.environ, "LINLY_AUDIT_LOG": str(server.audit)}))
+    report = verify_video(Path(video).read_bytes(), provenance)
+    assert report["layers_found"] == ["c2pa", "watermark", "label"], report
+    assert report["c2pa"]["state"] == "trusted" and report["c2pa"]["signer_is_this_deployment"]
+    assert report["c2pa"]["render_id"] == report["watermark"]["payload"]["render_id"]
+    assert report["c2pa"]["render_id_known"] and report["watermark"]["render_id_known"]
+    summary, checked, _cleared, _privacy = client.predict(handle_file(video), api_name="/check_video")
+    assert checked["layers_found"] == ["c2pa", "watermark", "label"] and "has been deleted" in summary
+    assert server.files() == held
 
     # The video is served to its own session only; traversal and outside paths are refused.
     assert httpx.get(file_url(server, served_video), cookies={COOKIE: cookie}).status_code == 200
