@@ -309,3 +309,9 @@ class EphemeralRoot:
             os.kill(os.getpid(), signum)
 
         return handler
+
+
+def within(path: str | os.PathLike[str], folder: str | os.PathLike[str]) -> bool:
+    """True when `path` is `folder` or lies below it, symlinks resolved (for folders kept apart from the root)."""
+    path_real, folder_real = os.path.realpath(path), os.path.realpath(folder)
+    return path_real == folder_real or path_real.startswith(folder_real.rstrip(os.sep) + os.sep)

@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from linly_demo.ephemeral import within
 from linly_demo.errors import ConfigError
 from linly_demo.private_files import write_private
 
@@ -86,8 +87,7 @@ def load_identity(cert: Path | None, key: Path | None, provenance_dir: str, ephe
     if provenance_dir == MEMORY:
         return generate_identity("memory")
     folder = Path(os.path.abspath(provenance_dir))
-    root_real, folder_real = os.path.realpath(ephemeral_root), os.path.realpath(folder)
-    if folder_real == root_real or folder_real.startswith(root_real.rstrip(os.sep) + os.sep):
+    if within(folder, ephemeral_root):
         raise ConfigError("LINLY_PROVENANCE_DIR must not be inside the ephemeral root: the signing key must "
                           "outlive it.")
     try:

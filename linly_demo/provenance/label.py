@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from linly_demo.provenance.watermark import luma
+
 TEXT = "AI-generated"
 LABEL_HEIGHT_SHARE = 0.065  # plate height / frame height
 MIN_TEXT_PX = 9
@@ -103,11 +105,11 @@ def label_score(frame: np.ndarray) -> float:
     stamp = stamp_for(frame.shape[0], frame.shape[1])
     height, width = stamp.text_mask.shape
     patch = frame[stamp.top:stamp.top + height, stamp.left:stamp.left + width].astype(np.float32)
-    luma = patch @ np.asarray([0.299, 0.587, 0.114], np.float32)
+    patch_luma = luma(patch)
     mask = stamp.text_mask.astype(np.float32)
-    if luma.std() < 1e-3:
+    if patch_luma.std() < 1e-3:
         return 0.0
-    return float(np.corrcoef(luma.ravel(), mask.ravel())[0, 1])
+    return float(np.corrcoef(patch_luma.ravel(), mask.ravel())[0, 1])
 
 
 def label_found(frames: list[np.ndarray]) -> tuple[bool, float]:

@@ -1,9 +1,9 @@
 """Marking every render: the visible label on its frames, a render id, the signed manifest, the audit line.
 
-Guarantees: with `visible_label` on (the default) every frame handed to `mark` carries the label; every video
-handed to `seal` carries a manifest signed by this deployment, or is deleted (no unmarked video leaves a
-failed seal); the audit log gets the render id only as a keyed hash (`render_hash`), so an operator can later
-answer "did this deployment make this video, and when?" without keeping videos or ids.
+Guarantees: every frame handed to a render's `marker` carries the watermark and, with `visible_label` on (the
+default), the label; every video handed to `seal` carries a manifest signed by this deployment, or is deleted
+(no unmarked video leaves a failed seal); the audit log gets the render id only as a keyed hash (`render_hash`),
+so an operator can later answer "did this deployment make this video, and when?" without keeping videos or ids.
 """
 
 from __future__ import annotations

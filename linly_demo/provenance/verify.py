@@ -16,7 +16,7 @@ import numpy as np
 from linly_demo.provenance.label import label_found
 from linly_demo.provenance.manifest import ManifestReport, read_manifest
 from linly_demo.provenance.service import Provenance
-from linly_demo.provenance.watermark import detect
+from linly_demo.provenance.watermark import detect, luma
 
 MAX_FRAMES = 1500
 LABEL_SAMPLES = 12
@@ -36,7 +36,6 @@ def read_frames(data: bytes) -> VideoFrames:
     """Decode up to MAX_FRAMES frames from `data` (nothing when it is not a readable video)."""
     import av  # deferred: only `verify` decodes
 
-    weights = np.asarray([0.299, 0.587, 0.114], np.float32)
     total: np.ndarray | None = None
     frames: list[np.ndarray] = []
     count = 0
@@ -47,8 +46,8 @@ def read_frames(data: bytes) -> VideoFrames:
             every = max(1, expected // LABEL_SAMPLES) if expected else 10
             for frame in container.decode(stream):
                 rgb = frame.to_ndarray(format="rgb24")
-                luma = rgb.astype(np.float32) @ weights
-                total = luma.astype(np.float64) if total is None else total + luma
+                frame_luma = luma(rgb)
+                total = frame_luma.astype(np.float64) if total is None else total + frame_luma
                 if count % every == 0 and len(frames) < LABEL_SAMPLES:
                     frames.append(rgb)
                 count += 1
@@ -63,6 +62,14 @@ def verify_video(data: bytes, provenance: Provenance | None) -> dict[str, Any]:
     """The report: {"c2pa": ..., "watermark": ..., "label": ..., "layers_found": [...]}."""
     manifest: ManifestReport = read_manifest(data, provenance.identity if provenance else None)
     pictures = read_frames(data)
+    lookups: dict[str, bool | None] = {}
+
+    def known(render_id: str) -> bool | None:
+        """Whether this deployment's audit log records `render_id` (one read of the log per distinct id)."""
+        if render_id not in lookups:
+            lookups[render_id] = provenance.knows(render_id) if provenance is not None else None
+        return lookups[render_id]
+
     watermark: dict[str, Any] = {"found": False, "payload": None, "confidence": 0.0, "render_id_known": None,
                                  "deployment_tag_matches": None}
     if pictures.mean_luma is not None:
@@ -74,13 +81,12 @@ def verify_video(data: bytes, provenance: Provenance | None) -> dict[str, Any]:
                                                   "render_id": render_id})
             if provenance is not None:
                 watermark["deployment_tag_matches"] = detection.payload.deployment_tag == provenance.deployment_tag
-                watermark["render_id_known"] = provenance.knows(render_id)
+                watermark["render_id_known"] = known(render_id)
     labelled, score = label_found(pictures.samples)
     report: dict[str, Any] = {
         "frames_read": pictures.count,
         "c2pa": {**manifest.as_dict(),
-                 "render_id_known": (provenance.knows(manifest.render_id)
-                                     if provenance is not None and manifest.render_id else None)},
+                 "render_id_known": known(manifest.render_id) if manifest.render_id else None},
         "watermark": watermark,
         "label": {"found": labelled, "score": round(score, 3)},
     }

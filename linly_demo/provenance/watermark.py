@@ -162,11 +162,19 @@ class Detection:
     offset: tuple[int, int]
 
 
+LUMA_WEIGHTS = np.asarray([0.299, 0.587, 0.114], np.float32)
+
+
+def luma(rgb: np.ndarray) -> np.ndarray:
+    """Rec. 601 luma of RGB pixels, float32."""
+    return rgb.astype(np.float32) @ LUMA_WEIGHTS
+
+
 def average_luma(frames: list[np.ndarray]) -> np.ndarray:
     """Mean luma of RGB frames (H, W) float32."""
     total = np.zeros(frames[0].shape[:2], np.float64)
     for frame in frames:
-        total += frame.astype(np.float32) @ np.asarray([0.299, 0.587, 0.114], np.float32)
+        total += luma(frame)
     return (total / len(frames)).astype(np.float32)
 
 

@@ -56,7 +56,7 @@ def render_video(features: Portrait, speech: Speech, ephemeral: EphemeralRoot, f
     frame_time = [0.0]
     wanted = set(np.linspace(0, driving.n_frames - 1, IDENTITY_SAMPLES).round().astype(int).tolist())
     render_id = provenance.new_render_id() if provenance is not None else None
-    marker = provenance.marker(render_id) if provenance is not None and render_id is not None else None
+    marker = provenance.marker(render_id) if provenance is not None and render_id else None
     sampled: list[np.ndarray] = []
 
     def timed(batches: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
@@ -86,7 +86,7 @@ def render_video(features: Portrait, speech: Speech, ephemeral: EphemeralRoot, f
             ephemeral.delete(video.path)
             raise
     sealing_started = time.perf_counter()
-    if provenance is not None and render_id is not None:
+    if provenance is not None and render_id:
         provenance.seal(video.path, render_id, subject)
     timings = {
         "driving": driving_time,

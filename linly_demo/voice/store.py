@@ -23,6 +23,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
+from linly_demo.ephemeral import within
 from linly_demo.errors import ConfigError, VoiceInputRejected, VoiceLocked, VoiceNotFound, VoiceOutdated
 from linly_demo.private_files import fsync_folder, write_private
 from linly_demo.voice.conversion import VoiceCodebook
@@ -170,8 +171,6 @@ def _associated(path: Path, version: int) -> bytes:
 
 
 def _refuse_overlap(store: Path, ephemeral: Path) -> None:
-    store_real, ephemeral_real = os.path.realpath(store), os.path.realpath(ephemeral)
-    inside = lambda a, b: a == b or a.startswith(b.rstrip(os.sep) + os.sep)  # noqa: E731
-    if inside(store_real, ephemeral_real) or inside(ephemeral_real, store_real):
+    if within(store, ephemeral) or within(ephemeral, store):
         raise ConfigError("LINLY_VOICE_STORE must not overlap the ephemeral root (LINLY_EPHEMERAL_DIR): "
                           "voiceprints are kept apart from portrait data.")
