@@ -17,9 +17,8 @@ import numpy as np
 
 from linly_demo.audit import AuditLog
 from linly_demo.provenance.identity import SigningIdentity
-from linly_demo.provenance.label import label_frames
 from linly_demo.provenance.manifest import sign_video
-from linly_demo.provenance.watermark import Payload, average_luma, embed, mark_image
+from linly_demo.provenance.marking import FrameMarker, MarkSpec
 
 RENDER_ID_BYTES = 4  # 32 bits: the watermark carries it whole
 
@@ -47,9 +46,13 @@ class Provenance:
         """The 16 bits of the deployment id that the watermark carries."""
         return int(self.identity.deployment_id[:4], 16)
 
-    def marker(self, render_id: str) -> FrameMarker:
-        """What marks one render's frame batches, in order."""
-        return FrameMarker(Payload(self.deployment_tag, int(render_id, 16)), self.visible_label)
+    def mark_spec(self, render_id: str) -> MarkSpec:
+        """The watermark payload and label switch for one render (small, picklable, nothing about the person)."""
+        return MarkSpec(self.deployment_tag, int(render_id, 16), self.visible_label)
+
+    def marker(self, render_id: str, host: np.ndarray | None = None) -> FrameMarker:
+        """What marks one render's frame batches, in order; `host` (the template) fixes the mark's shape."""
+        return FrameMarker(self.mark_spec(render_id), host)
 
     def seal(self, path: Path, render_id: str, subject: str | None = None) -> None:
         """Sign the MP4 and audit the render id's keyed hash; on failure the video is deleted and the error raised."""
@@ -64,19 +67,3 @@ class Provenance:
     def knows(self, render_id: str) -> bool | None:
         """Whether this deployment's audit log records the render id (None when the log is not readable here)."""
         return self._audit.holds("render", self.render_hash(render_id))
-
-
-class FrameMarker:
-    """Marks one render's frame batches: the invisible watermark (shaped on the first batch, the same offset for
-    every frame after it) and then the visible label, in place."""
-
-    def __init__(self, payload: Payload, visible_label: bool) -> None:
-        self._payload = payload
-        self._visible_label = visible_label
-        self._mark: np.ndarray | None = None
-
-    def __call__(self, frames: np.ndarray) -> np.ndarray:
-        if self._mark is None:
-            self._mark = mark_image(self._payload, average_luma(list(frames[:8])))
-        embed(frames, self._mark)
-        return label_frames(frames) if self._visible_label else frames

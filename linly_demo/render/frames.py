@@ -18,7 +18,7 @@ from linly_demo.render.driving import DrivingSignals
 from linly_demo.render.eyes import EyePainter
 from linly_demo.render.mouth import MouthPainter
 from linly_demo.render.rig import build_rig
-from linly_demo.render.warp import warp_batches
+from linly_demo.render.warp import WarpBoxes, clip_boxes, warp_batches
 
 Fn = TypeVar("Fn", bound=Callable[..., object])
 
@@ -44,20 +44,29 @@ def on_gpu(function: Fn) -> Fn:
     return spaces.GPU(duration=120)(function)
 
 
+def warp_boxes(features: Portrait, driving: DrivingSignals) -> WarpBoxes:
+    """The warp boxes of a whole clip at the template's resolution (handed with each part of a clip rendered in
+    parts, so the parts are the one-piece frames)."""
+    return clip_boxes(build_rig(features.template, features.landmarks68, features.template.shape[0]),
+                      driving.coefficients)
+
+
 @on_gpu
 def render_frames(features: Portrait, driving: DrivingSignals, device: torch.device | None = None,
-                  size: int | None = None, batch_size: int | None = None) -> Iterator[np.ndarray]:
+                  size: int | None = None, batch_size: int | None = None,
+                  boxes: WarpBoxes | None = None) -> Iterator[np.ndarray]:
     """Yield uint8 RGB frame batches (B, size, size, 3), one frame per row of `driving`.
 
     `size` defaults to the template's own resolution (the video encoder upscales it, bicubic); a larger size
-    upscales the template first and warps at that size (worthwhile on a GPU).
+    upscales the template first and warps at that size (worthwhile on a GPU). `boxes` (from `warp_boxes` of the
+    whole clip) make a part of a clip exactly the frames the one-piece render gives it.
     """
     if device is None:
         device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     rig = build_rig(features.template, features.landmarks68, size or features.template.shape[0])
     painter, eyes = MouthPainter(rig), EyePainter(rig)
     done = 0
-    for frames, targets in warp_batches(rig, driving, device, batch_size):
+    for frames, targets in warp_batches(rig, driving, device, batch_size, boxes):
         for frame, landmarks, row in zip(frames, targets, driving.coefficients[done:done + len(frames)], strict=True):
             eyes.paint(frame, landmarks, row)
             painter.paint(frame, landmarks, row)

@@ -2,7 +2,8 @@
 
 Guarantees: frames stream from the renderer to the encoder in memory-bounded batches (nothing but the output
 file is written, and only under the ephemeral root); the video has one frame per 1/fps of speech; the same
-features, speech and seed give the same frames.
+features, speech and seed give the same frames, whether they are rendered here or, with a `cluster`, in encoded
+segments elsewhere (which receive only the template, its landmarks, the driving signals and the marking).
 """
 
 from __future__ import annotations
@@ -10,18 +11,28 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 import torch
 
 from linly_demo.audio import Speech
 from linly_demo.ephemeral import EphemeralRoot
+from linly_demo.provenance.marking import FrameMarker
 from linly_demo.provenance.service import Provenance
 from linly_demo.render.driving import DrivingSignals, PhonemeTiming, driving_from_speech
 from linly_demo.render.frames import Portrait, render_frames
-from linly_demo.video import VideoFile, encode_video
+from linly_demo.render.segments import RenderTemplate, Segment, SegmentSpec
+from linly_demo.video import VideoFile, encode_video, join_segments
 
 IDENTITY_SAMPLES = 4  # frames checked against the portrait's identity
+
+
+class SegmentRenderer(Protocol):
+    """Renders a whole clip as encoded segments somewhere else (a Ray cluster), in order, by `deadline`."""
+
+    def render(self, face: RenderTemplate, driving: DrivingSignals, spec: SegmentSpec,
+               deadline: float | None) -> list[Segment]: ...
 
 
 @dataclass(frozen=True)
@@ -39,7 +50,8 @@ def render_video(features: Portrait, speech: Speech, ephemeral: EphemeralRoot, f
                  phonemes: Sequence[PhonemeTiming] | None = None, mode: str = "visemes",
                  timeout_s: float | None = None,
                  identity_check: Callable[[list[np.ndarray]], None] | None = None,
-                 provenance: Provenance | None = None, subject: str | None = None) -> RenderedVideo:
+                 provenance: Provenance | None = None, subject: str | None = None,
+                 cluster: SegmentRenderer | None = None) -> RenderedVideo:
     """Render `speech` spoken by the portrait. `phonemes` (eSpeak's timing, for text) give exact mouth shapes;
     `mode="loudness"` is the viseme-free baseline; `driving` overrides the signals derived from the speech.
     With `timeout_s`, a render still running after that many seconds stops with `RenderTimedOut`, leaving no file.
@@ -47,7 +59,8 @@ def render_video(features: Portrait, speech: Speech, ephemeral: EphemeralRoot, f
     whatever it raises (the face drifted from the portrait's person) deletes the video and is raised.
     With `provenance` (the app and the command line always pass it), every frame carries the invisible watermark
     and the visible label, and the finished MP4 a signed C2PA manifest, all with one fresh render id; a failed
-    signature deletes the video."""
+    signature deletes the video.
+    With `cluster`, the frames are rendered and encoded there in segments and joined here with the speech."""
     started = time.perf_counter()
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
     if driving is None:
@@ -56,28 +69,22 @@ def render_video(features: Portrait, speech: Speech, ephemeral: EphemeralRoot, f
     frame_time = [0.0]
     wanted = set(np.linspace(0, driving.n_frames - 1, IDENTITY_SAMPLES).round().astype(int).tolist())
     render_id = provenance.new_render_id() if provenance is not None else None
-    marker = provenance.marker(render_id) if provenance is not None and render_id else None
+    marker = provenance.marker(render_id, features.template) if provenance is not None and render_id else None
     sampled: list[np.ndarray] = []
-
-    def timed(batches: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
-        done = 0
-        while True:
-            tick = time.perf_counter()
-            batch = next(batches, None)
-            frame_time[0] += time.perf_counter() - tick
-            if batch is None:
-                return
-            if identity_check is not None:  # checked on the unlabelled frames: the label is not the person
-                sampled.extend(batch[i - done].copy() for i in sorted(wanted) if done <= i < done + len(batch))
-            if marker is not None:
-                batch = marker(batch)
-            done += len(batch)
-            yield batch
-
     encode_started = time.perf_counter()
-    video = encode_video(timed(render_frames(features, driving, device)), speech, ephemeral, fps, size,
-                         deadline=deadline)
+    if cluster is not None:
+        spec = SegmentSpec(size, mark=None if marker is None else marker.spec,
+                           samples=tuple(sorted(wanted)) if identity_check is not None else ())
+        face = RenderTemplate(np.asarray(features.template), np.asarray(features.landmarks68))
+        segments = cluster.render(face, driving, spec, deadline)
+        frame_time[0] = time.perf_counter() - encode_started
+        video = join_segments([segment.video for segment in segments], speech, ephemeral, fps, size)
+        sampled = [frame for segment in segments for _, frame in sorted(segment.samples.items())]
+    else:
+        video = encode_video(_timed(render_frames(features, driving, device), frame_time, wanted, sampled, marker,
+                                    identity_check is not None), speech, ephemeral, fps, size, deadline=deadline)
     total_after_driving = time.perf_counter() - encode_started
+
     identity_started = time.perf_counter()
     if identity_check is not None:
         try:
@@ -97,3 +104,22 @@ def render_video(features: Portrait, speech: Speech, ephemeral: EphemeralRoot, f
         "total": time.perf_counter() - started,
     }
     return RenderedVideo(video, driving, timings, render_id)
+
+
+def _timed(batches: Iterator[np.ndarray], frame_time: list[float], wanted: set[int], sampled: list[np.ndarray],
+           marker: FrameMarker | None, sampling: bool) -> Iterator[np.ndarray]:
+    """The frame batches, timed into `frame_time[0]`, the identity samples copied (unmarked: the label is not the
+    person) into `sampled`, then marked."""
+    done = 0
+    while True:
+        tick = time.perf_counter()
+        batch = next(batches, None)
+        frame_time[0] += time.perf_counter() - tick
+        if batch is None:
+            return
+        if sampling:
+            sampled.extend(batch[i - done].copy() for i in sorted(wanted) if done <= i < done + len(batch))
+        if marker is not None:
+            batch = marker(batch)
+        done += len(batch)
+        yield batch

@@ -9,6 +9,7 @@ batches bounded by memory, on CUDA when available, else the CPU; identical input
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -283,12 +284,29 @@ class Warper:
         return sampled.clamp_(0, 255).round_().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
 
 
-def warp_batches(rig: FaceRig, driving: DrivingSignals, device: torch.device,
-                 batch_size: int | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Yield (frames uint8 (B, S, S, 3) on the CPU, target vertices (B, V, 2)) batch by batch."""
+@dataclass(frozen=True)
+class WarpBoxes:
+    """Where a clip's warp is exact per pixel and where it is blurred, (y0, y1, x0, x1) boxes over the whole clip:
+    every part of a clip rendered with its clip's boxes gets exactly the frames of a one-piece render."""
+
+    exact: tuple[tuple[int, int, int, int], ...]
+    smooth: tuple[int, int, int, int]
+
+
+def clip_boxes(rig: FaceRig, coefficients: np.ndarray) -> WarpBoxes:
+    """The warp boxes of a whole clip's coefficients."""
+    targets = target_vertices(rig, coefficients)
+    return WarpBoxes(tuple(exact_regions(rig, targets)), smooth_region(rig, targets))
+
+
+def warp_batches(rig: FaceRig, driving: DrivingSignals, device: torch.device, batch_size: int | None = None,
+                 boxes: WarpBoxes | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Yield (frames uint8 (B, S, S, 3) on the CPU, target vertices (B, V, 2)) batch by batch; `boxes` (of the
+    clip these frames belong to) default to this run's own."""
     batch_size = batch_size or default_batch_size(device, rig.size)
     targets = target_vertices(rig, driving.coefficients)
-    warper = Warper(rig, device, exact_regions(rig, targets), smooth_region(rig, targets))
+    boxes = boxes or WarpBoxes(tuple(exact_regions(rig, targets)), smooth_region(rig, targets))
+    warper = Warper(rig, device, list(boxes.exact), boxes.smooth)
     with torch.inference_mode():
         for start in range(0, len(targets), batch_size):
             chunk = targets[start:start + batch_size]
