@@ -32,6 +32,11 @@ def default_provenance_dir() -> str:
     return str(Path(platformdirs.user_config_dir("linly-demo", appauthor=False)) / "provenance")
 
 
+def default_ray_temp_dir() -> Path:
+    """Ray's session, log and spill folder for this app: tmpfs, short (Ray's sockets live there), per user."""
+    return Path("/dev/shm") / f"linly-ray-{os.getuid()}"  # nosec B108: tmpfs is the point (checked at start)
+
+
 def default_voice_store() -> Path:
     """The user's data directory (e.g. ~/.local/share/linly-demo/voices): persistent, for encrypted records only."""
     return Path(platformdirs.user_data_dir("linly-demo", appauthor=False)) / "voices"
@@ -70,6 +75,11 @@ class Settings:
     c2pa_cert: Path | None = None
     c2pa_key: Path | None = None
     provenance_dir: str = field(default_factory=default_provenance_dir)  # a folder, or "memory"
+    ray_address: str | None = None  # "host:port" of a Ray cluster's head, "local", or None (render in-process)
+    ray_token_file: Path | None = None
+    ray_gpus_per_render: float = 0.0
+    ray_chunk_seconds: float = 4.0
+    ray_temp_dir: Path = field(default_factory=default_ray_temp_dir)
 
     @property
     def max_upload_bytes(self) -> int:
@@ -106,6 +116,10 @@ class Settings:
             raise ConfigError(f"LINLY_TEMPLATE_SIZE ({template_size}) must be at least LINLY_VIDEO_SIZE "
                               f"({video_size}): the face is rendered at the output size from the photo's pixels, "
                               "never upscaled.")
+        ray_address = (env.get("LINLY_RAY_ADDRESS") or "").strip() or None
+        ray_token = env.get("LINLY_RAY_TOKEN_FILE") or None
+        if ray_address is not None:
+            _check_ray_address(ray_address, ray_token)
         return cls(
             ephemeral_dir=Path(env.get("LINLY_EPHEMERAL_DIR") or default_ephemeral_dir()),
             allow_disk_ephemeral=_flag(env, "LINLY_ALLOW_DISK_EPHEMERAL"),
@@ -135,7 +149,25 @@ class Settings:
             c2pa_cert=Path(c2pa_cert) if c2pa_cert else None,
             c2pa_key=Path(c2pa_key) if c2pa_key else None,
             provenance_dir=env.get("LINLY_PROVENANCE_DIR") or default_provenance_dir(),
+            ray_address=ray_address,
+            ray_token_file=Path(ray_token) if ray_token else None,
+            ray_gpus_per_render=_number(env, "LINLY_RAY_GPUS_PER_RENDER", 0.0, 0.0, 8.0),
+            ray_chunk_seconds=_number(env, "LINLY_RAY_CHUNK_SECONDS", 4.0, 0.5, 600.0),
+            ray_temp_dir=Path(env.get("LINLY_RAY_TEMP_DIR") or default_ray_temp_dir()),
         )
+
+
+def _check_ray_address(address: str, token_file: str | None) -> None:
+    """`local`, or host:port of a head node that needs this app's token (an unauthenticated Ray runs anyone's code)."""
+    if address == "local":
+        return
+    host, _, port = address.rpartition(":")
+    if address.startswith("ray://") or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError("LINLY_RAY_ADDRESS must be host:port of the Ray head's GCS (e.g. ray-head:6379), or "
+                          "'local'.")
+    if not token_file:
+        raise ConfigError("LINLY_RAY_ADDRESS needs LINLY_RAY_TOKEN_FILE: the cluster's authentication token "
+                          "(Ray >= 2.52 with RAY_AUTH_MODE=token on every node).")
 
 
 def _flag(env: Mapping[str, str], name: str, default: bool = False) -> bool:

@@ -47,6 +47,13 @@ class ServerBusy(LinlyError):
     message = "The server is busy right now (temporary storage is full). Please try again in a minute."
 
 
+class ClusterBusy(ServerBusy):
+    """The render cluster lost a render (a worker or the cluster went away, every retry failed)."""
+
+    code = "cluster_unavailable"
+    message = "The server is busy right now (the render cluster did not finish). Please try again in a minute."
+
+
 class RenderTimedOut(LinlyError):
     """A render ran past LINLY_RENDER_TIMEOUT_SECONDS and was stopped."""
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from linly_demo.audit import AuditLog
+from linly_demo.cluster.gateway import ClusterGateway
 from linly_demo.config import Settings
 from linly_demo.device import torch_device
 from linly_demo.ephemeral import EphemeralRoot
@@ -34,9 +35,12 @@ class Runtime:
     portraits: PortraitPipeline
     voices: VoiceService
     provenance: Provenance
+    cluster: ClusterGateway | None = None  # LINLY_RAY_ADDRESS set: frames are rendered on the Ray cluster
 
     def close(self) -> None:
-        """Stop the sweeper and wipe the ephemeral root."""
+        """Stop the sweeper, wipe the ephemeral root and let go of the cluster."""
+        if self.cluster is not None:
+            self.cluster.close()
         self.ephemeral.wipe()
 
 
@@ -59,8 +63,12 @@ def build_runtime(settings: Settings | None = None, start_sweeper: bool = True,
         audit.record("config.visible_label_off", "ok", reason="offline_evaluation")
     portraits = PortraitPipeline(settings, audit, ephemeral, torch_device(settings.device))
     voices = VoiceService(settings, audit, ephemeral, VoiceStore(settings.voice_store, ephemeral.path), tokens)
+    cluster = ClusterGateway.start(settings) if settings.ray_address else None
+    if cluster is not None:
+        audit.record("cluster.connected", "ok", count=int(cluster.summary.get("nodes", 0)),
+                     reason="local" if settings.ray_address == "local" else "remote")
     if shutdown_hooks:
         ephemeral.install_shutdown_hooks()
     if start_sweeper:
         ephemeral.start_sweeper()
-    return Runtime(settings, secret, audit, ephemeral, tokens, portraits, voices, provenance)
+    return Runtime(settings, secret, audit, ephemeral, tokens, portraits, voices, provenance, cluster)

@@ -118,7 +118,8 @@ class _Session:
         rendered = render_video(features, speech, self.ephemeral, self.settings.fps, self.settings.video_size,
                                 seed=args.seed, device=self.device, phonemes=phonemes, mode=args.mode,
                                 identity_check=IdentityCheck(self.runtime.portraits.models, features.embedding),
-                                provenance=self.runtime.provenance, subject=self.subject)
+                                provenance=self.runtime.provenance, subject=self.subject,
+                                cluster=self.runtime.cluster)
         for stage in ("driving", "frames", "encode"):
             self.timings[stage] = rendered.timings[stage]
         self.audit.record("render.completed", "ok", subject=self.subject, duration_s=rendered.timings["total"])

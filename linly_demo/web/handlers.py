@@ -198,7 +198,8 @@ class AppHandlers:
                                     seed=secrets.randbelow(2**31), phonemes=phonemes,
                                     timeout_s=settings.render_timeout_seconds,
                                     identity_check=IdentityCheck(self.runtime.portraits.models, features.embedding),
-                                    provenance=self.runtime.provenance, subject=session.subject)
+                                    provenance=self.runtime.provenance, subject=session.subject,
+                                    cluster=self.runtime.cluster)
         except LinlyError as exc:
             self.runtime.audit.record("render.failed", "failed", session.subject,
                                       duration_s=time.perf_counter() - started, reason=exc.code)

@@ -1,0 +1,14 @@
+"""What the app tells its Ray driver process at start (kept free of Ray: the app process never imports it)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class DriverOptions:
+    """The head's address (or "local"), the GPUs one render task asks for, and where a local cluster spills."""
+
+    address: str
+    gpus_per_render: float
+    spill_dir: str
