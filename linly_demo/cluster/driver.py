@@ -76,7 +76,12 @@ def main(argv: list[str]) -> int:
     try:
         summary = connect(options)
     except Exception as exc:  # reported to the app, which refuses to start (or fails the render)
-        link.send(("failed", type(exc).__name__, str(exc).splitlines()[0][:300] if str(exc) else ""))
+        chain: list[BaseException] = [exc]
+        while (chain[-1].__cause__ or chain[-1].__context__) is not None and len(chain) < 8:
+            chain.append(chain[-1].__cause__ or chain[-1].__context__)  # type: ignore[arg-type]
+        refused = any(type(c).__name__ == "AuthenticationError" or "InvalidAuthToken" in str(c) for c in chain)
+        detail = str(exc).splitlines()[0][:300] if str(exc) else ""
+        link.send(("failed", "AuthenticationError" if refused else type(exc).__name__, detail))
         return 1
     link.send(("ready", summary))
     try:

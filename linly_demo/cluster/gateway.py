@@ -75,7 +75,7 @@ class ClusterGateway:
         """Connect now; `ConfigError` (the app refuses to start) when the cluster cannot be used."""
         gateway = cls(settings)
         _check_temp_dir(settings)
-        gateway._driver = gateway._launch(ConfigError)
+        gateway._driver = gateway._launch()
         return gateway
 
     def render(self, face: RenderTemplate, driving: DrivingSignals, spec: SegmentSpec,
@@ -104,17 +104,21 @@ class ClusterGateway:
                 if self._driver is not None:
                     self._driver.close()
                 self._driver = None
-                self._driver = self._launch(ClusterBusy)
+                try:
+                    self._driver = self._launch()
+                except ConfigError as exc:  # the operator's detail stays out of the user's message
+                    raise ClusterBusy() from exc
             return self._driver
 
-    def _launch(self, failure: type[Exception]) -> _Driver:
+    def _launch(self) -> _Driver:
+        """A driver joined to the cluster; `ConfigError` saying why when it cannot join."""
         address = self.settings.ray_address or "local"
         if address != "local":
-            _probe(address, failure)
+            _probe(address)
         driver = _Driver(self._environment(), DriverOptions(address, self.settings.ray_gpus_per_render,
                                                             str(self.settings.ray_temp_dir / "spill")))
         try:
-            self.summary = driver.wait_ready(failure)
+            self.summary = driver.wait_ready()
         except BaseException:
             driver.close()
             raise
@@ -152,11 +156,11 @@ class _Driver:
     def alive(self) -> bool:
         return self.process.poll() is None and self._reader.is_alive()
 
-    def wait_ready(self, failure: type[Exception]) -> dict[str, Any]:
+    def wait_ready(self) -> dict[str, Any]:
         try:
             return self._ready.result(START_SECONDS)
         except FutureTimeout:
-            raise failure("The Ray cluster did not accept this app within "
+            raise ConfigError("The Ray cluster did not accept this app within "
                           f"{START_SECONDS:.0f} s (LINLY_RAY_ADDRESS, LINLY_RAY_TOKEN_FILE).") from None
 
     def submit(self, request: str, *job: Any) -> Future[list[Segment]]:
@@ -229,12 +233,12 @@ def _start_error(kind: str, detail: str) -> ConfigError:
     return ConfigError(f"Could not join the Ray cluster (LINLY_RAY_ADDRESS): {kind}: {detail}")
 
 
-def _probe(address: str, failure: type[Exception]) -> None:
+def _probe(address: str) -> None:
     host, _, port = address.rpartition(":")
     try:
         socket.create_connection((host, int(port)), PROBE_SECONDS).close()
     except OSError:
-        raise failure(f"The Ray cluster at LINLY_RAY_ADDRESS ({address}) cannot be reached.") from None
+        raise ConfigError(f"The Ray cluster at LINLY_RAY_ADDRESS ({address}) cannot be reached.") from None
 
 
 def _check_temp_dir(settings: Settings) -> None:
