@@ -100,3 +100,30 @@ def test_requirements_are_all_pinned_with_hashes() -> None:
     assert "file:///" not in text and "--find-links" not in text
     top_level = set(re.findall(r"^([A-Za-z0-9_.\-]+)==", (REPO / "requirements.in").read_text(), re.M))
     assert top_level <= set(re.findall(r"^([A-Za-z0-9_.\-]+)==", text, re.M))
+
+
+def test_the_cluster_profile_keeps_the_lock_down_and_authenticates_every_node() -> None:
+    compose = yaml.safe_load((REPO / "compose.yaml").read_text())
+    services = compose["services"]
+    app, head, worker = services["linly-demo-cluster"], services["ray-head"], services["ray-worker"]
+    assert all(s["profiles"] == ["cluster"] for s in (app, head, worker)) and "profiles" not in compose_service()
+    for service in (app, head, worker):
+        assert service["read_only"] is True and service["cap_drop"] == ["ALL"] and service["user"] == "10001:10001"
+        assert "no-new-privileges:true" in service["security_opt"]
+        assert service["image"] == compose_service()["image"] and service["secrets"] == ["ray_token"]
+        for entry in service["tmpfs"]:
+            assert {"noexec", "nosuid", "nodev", "mode=0700"} <= set(entry.split(":", 1)[1].split(","))
+    for node in (head, worker):
+        env = node["environment"]
+        assert env["RAY_AUTH_MODE"] == "token" and env["RAY_AUTH_TOKEN_PATH"] == "/run/secrets/ray_token"
+        assert env["RAY_USAGE_STATS_ENABLED"] == "0"
+        assert any(entry.startswith(env["RAY_TMPDIR"] + ":") for entry in node["tmpfs"])
+        assert "ports" not in node and node["networks"] == ["ray"]
+        assert any(arg.startswith("--object-spilling-directory=" + env["RAY_TMPDIR"]) for arg in node["command"])
+    assert "--include-dashboard=false" in head["command"]
+    assert compose["networks"]["ray"]["internal"] is True
+    settings = Settings.from_env({**app["environment"], "LINLY_ALLOW_DISK_EPHEMERAL": "0"})
+    assert settings.ray_address == "ray-head:6379" and str(settings.ray_token_file) == "/run/secrets/ray_token"
+    assert any(entry.startswith(str(settings.ray_temp_dir).rsplit("/", 1)[0] + ":") for entry in app["tmpfs"])
+    assert app["ports"] == ["127.0.0.1:7861:7860"]
+    assert set(app["environment"]) <= APP_VARIABLES | {"LINLY_RAY_ADDRESS"}

@@ -1,0 +1,68 @@
+"""The gateway's refusals that need no cluster: settings, Ray's folder, and what it accepts from its driver."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from linly_demo.cluster.gateway import ClusterGateway, _loads
+from linly_demo.config import Settings
+from linly_demo.errors import ConfigError
+from linly_demo.render.segments import Segment
+
+
+@pytest.mark.parametrize(("env", "message"), [
+    ({"LINLY_RAY_ADDRESS": "ray-head:6379"}, "LINLY_RAY_TOKEN_FILE"),
+    ({"LINLY_RAY_ADDRESS": "ray://head:10001", "LINLY_RAY_TOKEN_FILE": "/t"}, "host:port"),
+    ({"LINLY_RAY_ADDRESS": "head", "LINLY_RAY_TOKEN_FILE": "/t"}, "host:port"),
+    ({"LINLY_RAY_ADDRESS": "head:99999", "LINLY_RAY_TOKEN_FILE": "/t"}, "host:port"),
+    ({"LINLY_RAY_ADDRESS": "local", "LINLY_RAY_CHUNK_SECONDS": "0.1"}, "LINLY_RAY_CHUNK_SECONDS"),
+    ({"LINLY_RAY_ADDRESS": "local", "LINLY_RAY_GPUS_PER_RENDER": "-1"}, "LINLY_RAY_GPUS_PER_RENDER"),
+])
+def test_cluster_settings_that_cannot_be_safe_refuse_to_start(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        Settings.from_env(env)
+
+
+def test_cluster_settings_defaults() -> None:
+    settings = Settings.from_env({})
+    assert settings.ray_address is None  # in-process rendering, unchanged
+    settings = Settings.from_env({"LINLY_RAY_ADDRESS": "10.0.0.5:6379", "LINLY_RAY_TOKEN_FILE": "/run/s/t"})
+    assert settings.ray_address == "10.0.0.5:6379" and settings.ray_token_file == Path("/run/s/t")
+    assert settings.ray_gpus_per_render == 0 and settings.ray_chunk_seconds == 4.0
+    assert str(settings.ray_temp_dir).startswith("/dev/shm/")
+
+
+def test_ray_s_folder_on_disk_refuses_to_start(tmp_path: Path) -> None:
+    settings = Settings.from_env({"LINLY_RAY_ADDRESS": "local", "LINLY_RAY_TEMP_DIR": str(tmp_path / "ray")})
+    with pytest.raises(ConfigError, match="not memory-backed"):
+        ClusterGateway.start(settings)
+
+
+def test_an_unreachable_cluster_refuses_to_start_at_once() -> None:
+    folder = Path(f"/dev/shm/lrg-{os.getpid()}")  # nosec B108: tmpfs, as the check requires
+    settings = Settings.from_env({"LINLY_RAY_ADDRESS": "127.0.0.1:9", "LINLY_RAY_TOKEN_FILE": "/nonexistent",
+                                  "LINLY_RAY_TEMP_DIR": str(folder)})
+    try:
+        with pytest.raises(ConfigError, match="cannot be reached"):
+            ClusterGateway.start(settings)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+class _Boom:
+    def __reduce__(self):
+        return (os.system, ("true",))
+
+
+def test_the_driver_s_messages_may_hold_segments_and_arrays_but_never_code() -> None:
+    segment = Segment(0, 2, b"video", {1: np.zeros((4, 4, 3), np.uint8)})
+    message = _loads(pickle.dumps(("done", "r1", [segment])))
+    assert message[2][0].samples[1].shape == (4, 4, 3) and message[2][0].video == b"video"
+    with pytest.raises(pickle.UnpicklingError):
+        _loads(pickle.dumps(("done", "r1", _Boom())))
