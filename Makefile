@@ -44,6 +44,7 @@ bench: $(VENV)/.dev
 	$(PY) -m benchmarks.voice_bench
 	$(PY) -m benchmarks.load_bench
 	$(PY) -m benchmarks.watermark_bench
+	$(PY) -m benchmarks.cluster_bench
 
 # Regenerate requirements.txt (with hashes) from the exact pins in requirements.in, and the CPU image's list.
 lock: $(VENV)/.dev

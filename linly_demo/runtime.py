@@ -45,8 +45,9 @@ class Runtime:
 
 
 def build_runtime(settings: Settings | None = None, start_sweeper: bool = True,
-                  shutdown_hooks: bool = False) -> Runtime:
-    """Verify the ephemeral root and wire the services; raises ConfigError when a guarantee cannot hold."""
+                  shutdown_hooks: bool = False, renders: bool = True) -> Runtime:
+    """Verify the ephemeral root and wire the services; raises ConfigError when a guarantee cannot hold.
+    With `renders` (the app, `render`) and LINLY_RAY_ADDRESS set, it joins the Ray cluster before it returns."""
     settings = settings or Settings.from_env()
     secret = ServerSecret(settings.secret_key)
     audit = AuditLog(settings.audit_log, secret.key_for(AUDIT_SUBJECT))
@@ -63,7 +64,7 @@ def build_runtime(settings: Settings | None = None, start_sweeper: bool = True,
         audit.record("config.visible_label_off", "ok", reason="offline_evaluation")
     portraits = PortraitPipeline(settings, audit, ephemeral, torch_device(settings.device))
     voices = VoiceService(settings, audit, ephemeral, VoiceStore(settings.voice_store, ephemeral.path), tokens)
-    cluster = ClusterGateway.start(settings) if settings.ray_address else None
+    cluster = ClusterGateway.start(settings) if settings.ray_address and renders else None
     if cluster is not None:
         audit.record("cluster.connected", "ok", count=int(cluster.summary.get("nodes", 0)),
                      reason="local" if settings.ray_address == "local" else "remote")

@@ -19,7 +19,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 
 
 def run_portrait(args: argparse.Namespace) -> int:
-    runtime = build_runtime(start_sweeper=False)
+    runtime = build_runtime(start_sweeper=False, renders=False)
     data = read_user_file(args.face, runtime.settings.max_upload_bytes, "photo")
     features = runtime.portraits.process_bytes(data, subject=f"cli-{secrets.token_hex(8)}")
     result: dict[str, object] = {

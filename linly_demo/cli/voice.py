@@ -46,7 +46,7 @@ def passphrase_from_user(confirm: bool = False) -> str:
 
 
 def run_enroll(args: argparse.Namespace) -> int:
-    runtime = build_runtime(start_sweeper=False)
+    runtime = build_runtime(start_sweeper=False, renders=False)
     settings, service = runtime.settings, runtime.voices
     subject = f"cli-{secrets.token_hex(8)}"
     if not args.consent:
@@ -64,7 +64,7 @@ def run_enroll(args: argparse.Namespace) -> int:
 
 
 def run_erase(args: argparse.Namespace) -> int:
-    service = build_runtime(start_sweeper=False).voices
+    service = build_runtime(start_sweeper=False, renders=False).voices
     service.erase(args.handle, passphrase_from_user(), f"cli-{secrets.token_hex(8)}")
     print(json.dumps({"erased": True}))
     return 0

@@ -180,6 +180,8 @@ def test_a_worker_node_killed_mid_render_costs_a_retry_not_the_render(
     long_speech = Speech(synthetic_voice(12.0, seed=6))
     driving, face, chunks, spec = _job(features, long_speech, chunk=25)  # 12 tasks over 2 one-CPU nodes
     outcome: dict[str, object] = {}
+    core = driver._private.worker.global_worker.core_worker
+    before = set(core.get_all_reference_counts())
 
     def run() -> None:
         try:
@@ -195,6 +197,8 @@ def test_a_worker_node_killed_mid_render_costs_a_retry_not_the_render(
     thread.join(300)
     ray_cluster.add_worker()  # the module's later tests get two nodes again
     assert "error" not in outcome, outcome.get("error")
+    time.sleep(0.5)
+    assert set(core.get_all_reference_counts()) - before == set()  # the retried render left no object behind
     segments: list[Segment] = outcome["segments"]  # type: ignore[assignment]
     assert [s.start for s in segments] == [c.start for c in chunks]
     here = np.concatenate(list(render_frames(face, DrivingSignals(25, driving.coefficients))))
