@@ -64,7 +64,11 @@ def build_runtime(settings: Settings | None = None, start_sweeper: bool = True,
         audit.record("config.visible_label_off", "ok", reason="offline_evaluation")
     portraits = PortraitPipeline(settings, audit, ephemeral, torch_device(settings.device))
     voices = VoiceService(settings, audit, ephemeral, VoiceStore(settings.voice_store, ephemeral.path), tokens)
-    cluster = ClusterGateway.start(settings) if settings.ray_address and renders else None
+    try:
+        cluster = ClusterGateway.start(settings) if settings.ray_address and renders else None
+    except BaseException:
+        ephemeral.wipe()  # a refused start leaves nothing behind
+        raise
     if cluster is not None:
         audit.record("cluster.connected", "ok", count=int(cluster.summary.get("nodes", 0)),
                      reason="local" if settings.ray_address == "local" else "remote")

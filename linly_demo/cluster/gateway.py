@@ -3,10 +3,10 @@
 Guarantees: the app refuses to start when LINLY_RAY_ADDRESS cannot be reached or refuses this app's token (no
 silent fallback to rendering in-process); the driver authenticates with Ray's token (RAY_AUTH_MODE=token, from
 LINLY_RAY_TOKEN_FILE, or for a local cluster a fresh random token that exists only in the two processes'
-environment) and keeps Ray's folder on tmpfs; a render gets its segments or, whatever happens to the driver or
-the cluster, `ClusterBusy`/`RenderTimedOut` in bounded time; a dead driver is started again on the next render;
-what comes back from the driver is unpickled with an allow-list (segments, numpy arrays, plain values), so
-nothing the cluster sends can run code in the app.
+environment) and keeps Ray's folder on tmpfs (removed when the app stops or refuses to start); a render gets
+its segments or, whatever happens to the driver or the cluster, `ClusterBusy`/`RenderTimedOut` in bounded time;
+a dead driver is started again on the next render; what comes back from the driver is unpickled with an
+allow-list (segments, numpy arrays, plain values), so nothing the cluster sends can run code in the app.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import io
 import os
 import pickle  # nosec B403: messages from our own driver process, unpickled with an allow-list
 import secrets
+import shutil
 import socket
 import subprocess  # nosec B404: the driver is this package's own module, started without a shell
 import sys
@@ -75,7 +76,11 @@ class ClusterGateway:
         """Connect now; `ConfigError` (the app refuses to start) when the cluster cannot be used."""
         gateway = cls(settings)
         _check_temp_dir(settings)
-        gateway._driver = gateway._launch()
+        try:
+            gateway._driver = gateway._launch()
+        except BaseException:
+            gateway.close()
+            raise
         return gateway
 
     def render(self, face: RenderTemplate, driving: DrivingSignals, spec: SegmentSpec,
@@ -93,10 +98,12 @@ class ClusterGateway:
             raise RenderTimedOut() from None
 
     def close(self) -> None:
+        """Stop the driver (a local cluster stops with it) and remove Ray's folder for this app."""
         with self._lock:
             driver, self._driver = self._driver, None
         if driver is not None:
             driver.close()
+        shutil.rmtree(self.settings.ray_temp_dir, ignore_errors=True)
 
     def _running_driver(self) -> _Driver:
         with self._lock:

@@ -108,15 +108,19 @@ def test_a_cluster_that_cannot_be_reached_or_refuses_the_token_stops_the_app_at_
     wrong.write_text("0" * 64)
     for address, token, expected in ((f"127.0.0.1:{_closed_port()}", TOKEN_FILE, "cannot be reached"),
                                      (ray_cluster.address, wrong, "refused this app's token")):
-        env = dict(os.environ, LINLY_EPHEMERAL_DIR=f"/dev/shm/linly-rs-{secrets.token_hex(3)}",
-                   LINLY_VOICE_STORE=str(tmp_path / "v"), PYTHONPATH=str(REPO), LINLY_RAY_ADDRESS=address,
-                   LINLY_RAY_TOKEN_FILE=str(token), LINLY_RAY_TEMP_DIR=f"/dev/shm/lrs-{secrets.token_hex(3)}")
+        root, ray_dir = (Path(f"/dev/shm/{prefix}-{secrets.token_hex(3)}") for prefix in ("linly-rs", "lrs"))
+        env = dict(os.environ, LINLY_EPHEMERAL_DIR=str(root), LINLY_VOICE_STORE=str(tmp_path / "v"),
+                   PYTHONPATH=str(REPO), LINLY_RAY_ADDRESS=address, LINLY_RAY_TOKEN_FILE=str(token),
+                   LINLY_RAY_TEMP_DIR=str(ray_dir))
         started = time.monotonic()
         result = subprocess.run([sys.executable, "app.py"], capture_output=True, text=True, cwd=REPO, env=env,
                                 timeout=240)
         assert result.returncode == 1 and "cannot start" in result.stderr and expected in result.stderr, \
             result.stderr[-2000:]
         assert time.monotonic() - started < 200
+        assert not ray_dir.exists() and not (root.exists() and any(root.iterdir()))  # nothing left behind
+        if root.exists():
+            root.rmdir()
 
 
 def _closed_port() -> int:
