@@ -177,8 +177,8 @@ def test_a_client_without_the_token_is_refused_and_runs_nothing(ray_cluster: Loc
 
 def test_a_worker_node_killed_mid_render_costs_a_retry_not_the_render(
         driver, ray_cluster: LocalCluster, features: PortraitFeatures) -> None:
-    long_speech = Speech(synthetic_voice(12.0, seed=6))
-    driving, face, chunks, spec = _job(features, long_speech, chunk=25)  # 12 tasks over 2 one-CPU nodes
+    long_speech = Speech(synthetic_voice(30.0, seed=6))
+    driving, face, chunks, spec = _job(features, long_speech, chunk=25)  # 30 tasks over 2 one-CPU nodes
     outcome: dict[str, object] = {}
     core = driver._private.worker.global_worker.core_worker
     before = set(core.get_all_reference_counts())
@@ -192,6 +192,7 @@ def test_a_worker_node_killed_mid_render_costs_a_retry_not_the_render(
     thread = threading.Thread(target=run)
     thread.start()
     time.sleep(1.5)
+    assert thread.is_alive()  # the kill lands mid-render
     victim = ray_cluster.workers[0]
     ray_cluster.kill_worker(victim)
     thread.join(300)

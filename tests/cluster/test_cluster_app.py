@@ -102,6 +102,29 @@ def test_four_concurrent_sessions_each_get_their_own_marked_video(app, ray_clust
     assert kept == [".mp4"] * 4 + [".png"] * 4  # each session's video and preview; no upload, no segment
 
 
+def test_a_worker_node_killed_while_the_app_renders_still_gives_the_video(app, ray_cluster: LocalCluster,
+                                                                          tmp_path: Path,
+                                                                          astronaut: np.ndarray) -> None:
+    server, _ = app
+    photo, speech = tmp_path / "face.jpg", tmp_path / "speech.flac"
+    photo.write_bytes(encode(astronaut))
+    seconds = 30.0
+    speech.write_bytes(encode_audio(synthetic_voice(seconds, seed=3), "flac", "flac"))
+    client = Client(server.url, verbose=False)
+    client.predict(handle_file(photo), api_name="/process_portrait")
+    job = client.submit(handle_file(speech), "", "en", False, "", "", api_name="/generate")
+    time.sleep(3.0)  # decoding done, the render's thirty 1 s chunks running on both nodes
+    assert not job.done()  # the kill lands mid-render
+    ray_cluster.kill_worker(ray_cluster.workers[0])
+    try:
+        video = job.result(timeout=240)[0]
+    finally:
+        ray_cluster.add_worker()
+    with av.open(video) as container:
+        frames = sum(1 for _ in container.decode(container.streams.video[0]))
+    assert abs(frames / 25 - seconds) <= 1 / 25  # every chunk, the retried ones included
+
+
 def test_a_cluster_that_cannot_be_reached_or_refuses_the_token_stops_the_app_at_start(
         ray_cluster: LocalCluster, tmp_path: Path) -> None:
     wrong = tmp_path / "wrong-token"
