@@ -19,6 +19,7 @@ from linly_demo.audio import Speech
 from linly_demo.cluster import tasks
 from linly_demo.cluster.tasks import RayRenderer
 from linly_demo.config import Settings
+from linly_demo.errors import RenderTimedOut
 from linly_demo.portrait.pipeline import PortraitFeatures, PortraitPipeline
 from linly_demo.provenance.marking import MarkSpec
 from linly_demo.render.driving import CHANNELS, DrivingSignals, driving_from_speech
@@ -205,3 +206,16 @@ def test_a_worker_node_killed_mid_render_costs_a_retry_not_the_render(
     here = np.concatenate(list(render_frames(face, DrivingSignals(25, driving.coefficients))))
     samples = {i: f for s in segments for i, f in s.samples.items()}
     assert all(np.array_equal(samples[i], here[i]) for i in spec.samples)
+
+
+def test_a_render_past_its_time_is_stopped_and_leaves_no_object(driver, features: PortraitFeatures,
+                                                                 speech: Speech) -> None:
+    core = driver._private.worker.global_worker.core_worker
+    before = set(core.get_all_reference_counts())
+    driving, face, chunks, spec = _job(features, speech, seed=2, chunk=10)
+    started = time.monotonic()
+    with pytest.raises(RenderTimedOut):
+        RayRenderer().render(face, chunks, spec, 0.05, "late")
+    assert time.monotonic() - started < 10
+    time.sleep(0.5)
+    assert set(core.get_all_reference_counts()) - before == set()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import pickle
 import shutil
+import time
 from pathlib import Path
 
 import numpy as np
@@ -66,3 +67,50 @@ def test_the_driver_s_messages_may_hold_segments_and_arrays_but_never_code() -> 
     assert message[2][0].samples[1].shape == (4, 4, 3) and message[2][0].video == b"video"
     with pytest.raises(pickle.UnpicklingError):
         _loads(pickle.dumps(("done", "r1", _Boom())))
+
+
+@pytest.mark.slow
+@pytest.mark.cluster
+def test_a_local_cluster_renders_the_same_frames_and_goes_away_with_the_app(astronaut: np.ndarray,
+                                                                            portrait_models) -> None:
+    from linly_demo.audio import Speech
+    from linly_demo.portrait.pipeline import PortraitPipeline
+    from linly_demo.render.driving import driving_from_speech
+    from linly_demo.render.frames import render_frames
+    from linly_demo.render.segments import RenderTemplate, SegmentSpec
+    from tests.conftest import encode
+    from tests.speech import synthetic_voice
+
+    folder = Path(f"/dev/shm/lrl-{os.getpid()}")  # nosec B108: tmpfs, as the check requires
+    settings = Settings.from_env({"LINLY_RAY_ADDRESS": "local", "LINLY_RAY_TEMP_DIR": str(folder),
+                                  "LINLY_RAY_CHUNK_SECONDS": "1"})
+    features = PortraitPipeline(settings, models=portrait_models).process_bytes(encode(astronaut))
+    face = RenderTemplate(np.asarray(features.template), np.asarray(features.landmarks68))
+    driving = driving_from_speech(Speech(synthetic_voice(3.0, seed=2)), 25, 4)
+    gateway = ClusterGateway.start(settings)
+    try:
+        assert gateway.summary["nodes"] == 1 and folder.is_dir()
+        segments = gateway.render(face, driving, SegmentSpec(512, samples=(10, 60)), None)
+        assert [s.start for s in segments] == [0, 25, 50] and sum(s.n_frames for s in segments) == 75
+        here = np.concatenate(list(render_frames(face, driving)))
+        assert all(np.array_equal(s.samples[i], here[i]) for s in segments for i in s.samples)
+        driver = gateway._driver
+        assert driver is not None
+    finally:
+        gateway.close()
+    assert driver.process.poll() is not None and not folder.exists()  # the driver, its cluster, Ray's folder
+    deadline = time.monotonic() + 30
+    while _processes_naming(folder) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert _processes_naming(folder) == []  # no Ray process of that cluster is left
+
+
+def _processes_naming(folder: Path) -> list[str]:
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and str(folder).encode() in (proc / "cmdline").read_bytes():
+                found.append(proc.name)
+        except OSError:
+            continue
+    return found
