@@ -77,7 +77,7 @@ class Settings:
     provenance_dir: str = field(default_factory=default_provenance_dir)  # a folder, or "memory"
     ray_address: str | None = None  # "host:port" of a Ray cluster's head, "local", or None (render in-process)
     ray_token_file: Path | None = None
-    ray_gpus_per_render: float = 0.0
+    ray_gpus_per_render: float | None = None  # None: one GPU per task when the cluster has GPUs, else none
     ray_chunk_seconds: float = 4.0
     ray_temp_dir: Path = field(default_factory=default_ray_temp_dir)
 
@@ -151,7 +151,8 @@ class Settings:
             provenance_dir=env.get("LINLY_PROVENANCE_DIR") or default_provenance_dir(),
             ray_address=ray_address,
             ray_token_file=Path(ray_token) if ray_token else None,
-            ray_gpus_per_render=_number(env, "LINLY_RAY_GPUS_PER_RENDER", 0.0, 0.0, 8.0),
+            ray_gpus_per_render=(_number(env, "LINLY_RAY_GPUS_PER_RENDER", 0.0, 0.0, 8.0)
+                                 if (env.get("LINLY_RAY_GPUS_PER_RENDER") or "").strip() else None),
             ray_chunk_seconds=_number(env, "LINLY_RAY_CHUNK_SECONDS", 4.0, 0.5, 600.0),
             ray_temp_dir=Path(env.get("LINLY_RAY_TEMP_DIR") or default_ray_temp_dir()),
         )

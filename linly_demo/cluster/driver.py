@@ -83,9 +83,13 @@ def main(argv: list[str]) -> int:
         detail = str(exc).splitlines()[0][:300] if str(exc) else ""
         link.send(("failed", "AuthenticationError" if refused else type(exc).__name__, detail))
         return 1
+    gpus = options.gpus_per_render
+    if gpus is None:
+        gpus = 1.0 if summary["gpus"] > 0 else 0.0
+    summary["gpus_per_render"] = gpus
     link.send(("ready", summary))
     try:
-        serve(link, RayRenderer(options.gpus_per_render))
+        serve(link, RayRenderer(gpus))
     finally:
         ray.shutdown()
     return 0

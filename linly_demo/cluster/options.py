@@ -7,8 +7,9 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class DriverOptions:
-    """The head's address (or "local"), the GPUs one render task asks for, and where a local cluster spills."""
+    """The head's address (or "local"), the GPUs one render task asks for (None: one when the cluster has GPUs,
+    else none), and where a local cluster spills."""
 
     address: str
-    gpus_per_render: float
+    gpus_per_render: float | None
     spill_dir: str

@@ -35,7 +35,8 @@ def test_cluster_settings_defaults() -> None:
     assert settings.ray_address is None  # in-process rendering, unchanged
     settings = Settings.from_env({"LINLY_RAY_ADDRESS": "10.0.0.5:6379", "LINLY_RAY_TOKEN_FILE": "/run/s/t"})
     assert settings.ray_address == "10.0.0.5:6379" and settings.ray_token_file == Path("/run/s/t")
-    assert settings.ray_gpus_per_render == 0 and settings.ray_chunk_seconds == 4.0
+    assert settings.ray_gpus_per_render is None and settings.ray_chunk_seconds == 4.0  # None: a GPU if any
+    assert Settings.from_env({"LINLY_RAY_GPUS_PER_RENDER": "0.25"}).ray_gpus_per_render == 0.25
     assert str(settings.ray_temp_dir).startswith("/dev/shm/")
 
 
@@ -90,6 +91,7 @@ def test_a_local_cluster_renders_the_same_frames_and_goes_away_with_the_app(astr
     gateway = ClusterGateway.start(settings)
     try:
         assert gateway.summary["nodes"] == 1 and folder.is_dir()
+        assert gateway.summary["gpus_per_render"] == (1.0 if gateway.summary["gpus"] else 0.0)
         segments = gateway.render(face, driving, SegmentSpec(512, samples=(10, 60)), None)
         assert [s.start for s in segments] == [0, 25, 50] and sum(s.n_frames for s in segments) == 75
         here = np.concatenate(list(render_frames(face, driving)))
