@@ -108,9 +108,8 @@ def one_render(local: cluster_fixtures.LocalCluster) -> dict[str, float]:
         figures["chunks"] = len(chunks)
         figures["first segment cluster"] = first_segment(face, chunks, spec)
     finally:
-        gateway.close()
+        gateway.close()  # also removes Ray's folder
         ephemeral.wipe()
-        shutil.rmtree(str(root) + "-ray", ignore_errors=True)
     return figures
 
 

@@ -68,6 +68,34 @@ def storage_full(exc: BaseException) -> bool:
     return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
+def open_private_folder(path: Path, allow_disk: bool, name: str, variable: str, holds: str) -> None:
+    """Make `path` a plain directory of this user, mode 0700, on memory-backed storage (tmpfs/ramfs); on disk
+    only with `allow_disk` (LINLY_ALLOW_DISK_EPHEMERAL), loudly. `EphemeralStorageError` naming `variable`
+    otherwise. `name` and `holds` say in the messages what the folder is and what it keeps."""
+    fs_type = filesystem_type(path)
+    if fs_type not in MEMORY_FILESYSTEMS:
+        if not allow_disk:
+            raise EphemeralStorageError(
+                f"{name} is on a '{fs_type or 'unknown'}' filesystem, not memory-backed storage (tmpfs/ramfs), so "
+                f"{holds} could persist on disk. Point {variable} at a tmpfs mount (e.g. under /dev/shm), or set "
+                "LINLY_ALLOW_DISK_EPHEMERAL=1 for local development only."
+            )
+        log.warning(
+            "!!! LINLY_ALLOW_DISK_EPHEMERAL=1: %s (%s) is NOT memory-backed (%s): %s touch a persistent disk until "
+            "deleted. Use this for local development only. !!!",
+            name, variable, fs_type or "unknown filesystem", holds,
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        path.mkdir(mode=0o700)
+    info = os.lstat(path)
+    if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode):
+        raise EphemeralStorageError(f"{name} path exists but is not a plain directory.")
+    if info.st_uid != os.getuid():
+        raise EphemeralStorageError(f"{name} is owned by another user; refusing to use it.")
+    os.chmod(path, 0o700)
+
+
 class EphemeralRoot:
     """A directory on memory-backed storage whose entries expire after `ttl_seconds`."""
 
@@ -101,28 +129,8 @@ class EphemeralRoot:
         )
 
     def _open(self) -> None:
-        fs_type = filesystem_type(self.path)
-        if fs_type not in MEMORY_FILESYSTEMS:
-            if not self._allow_disk:
-                raise EphemeralStorageError(
-                    f"The ephemeral directory is on a '{fs_type or 'unknown'}' filesystem, not memory-backed "
-                    "storage (tmpfs/ramfs), so uploads could persist on disk. Point LINLY_EPHEMERAL_DIR at a tmpfs "
-                    "mount (e.g. under /dev/shm), or set LINLY_ALLOW_DISK_EPHEMERAL=1 for local development only."
-                )
-            log.warning(
-                "!!! LINLY_ALLOW_DISK_EPHEMERAL=1: the ephemeral directory is NOT memory-backed (%s). Uploads and "
-                "videos touch a persistent disk until deleted. Use this for local development only. !!!",
-                fs_type or "unknown filesystem",
-            )
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with contextlib.suppress(FileExistsError):
-            self.path.mkdir(mode=0o700)
-        info = os.lstat(self.path)
-        if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode):
-            raise EphemeralStorageError("The ephemeral directory path exists but is not a plain directory.")
-        if info.st_uid != os.getuid():
-            raise EphemeralStorageError("The ephemeral directory is owned by another user; refusing to use it.")
-        os.chmod(self.path, 0o700)
+        open_private_folder(self.path, self._allow_disk, "The ephemeral directory", "LINLY_EPHEMERAL_DIR",
+                            "uploads and videos")
 
     def hold_exclusively(self) -> int:
         """Take the root for this server process until it exits (a second server on the same root refuses to

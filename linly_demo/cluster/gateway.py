@@ -30,7 +30,7 @@ from typing import Any
 
 from linly_demo.cluster.options import DriverOptions
 from linly_demo.config import Settings
-from linly_demo.ephemeral import MEMORY_FILESYSTEMS, filesystem_type
+from linly_demo.ephemeral import open_private_folder
 from linly_demo.errors import ClusterBusy, ConfigError, RenderFailed, RenderTimedOut
 from linly_demo.render.driving import DrivingSignals
 from linly_demo.render.frames import warp_boxes
@@ -234,7 +234,7 @@ class _Driver:
 
 
 def _start_error(kind: str, detail: str) -> ConfigError:
-    if kind == "AuthenticationError" or "InvalidAuthToken" in detail:
+    if kind == "AuthenticationError":  # the driver names a refused token so, wherever Ray wrapped it
         return ConfigError("The Ray cluster refused this app's token (LINLY_RAY_TOKEN_FILE must hold the token "
                            "every node has, with RAY_AUTH_MODE=token).")
     return ConfigError(f"Could not join the Ray cluster (LINLY_RAY_ADDRESS): {kind}: {detail}")
@@ -250,11 +250,5 @@ def _probe(address: str) -> None:
 
 def _check_temp_dir(settings: Settings) -> None:
     """Ray's folder exists, is ours and 0700, and is memory-backed (unless disk is explicitly allowed)."""
-    folder = Path(settings.ray_temp_dir)
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    if folder.stat().st_uid != os.getuid():
-        raise ConfigError(f"LINLY_RAY_TEMP_DIR ({folder}) belongs to another user.")
-    folder.chmod(0o700)
-    if filesystem_type(folder) not in MEMORY_FILESYSTEMS and not settings.allow_disk_ephemeral:
-        raise ConfigError(f"LINLY_RAY_TEMP_DIR ({folder}) is not memory-backed (tmpfs): Ray's session and spill "
-                          "files must not reach a disk.")
+    open_private_folder(Path(settings.ray_temp_dir), settings.allow_disk_ephemeral, "Ray's folder",
+                        "LINLY_RAY_TEMP_DIR", "Ray's session, log and spill files")

@@ -22,7 +22,7 @@ from linly_demo.provenance.marking import FrameMarker
 from linly_demo.provenance.service import Provenance
 from linly_demo.render.driving import DrivingSignals, PhonemeTiming, driving_from_speech
 from linly_demo.render.frames import Portrait, render_frames
-from linly_demo.render.segments import RenderTemplate, Segment, SegmentSpec
+from linly_demo.render.segments import RenderTemplate, Segment, SegmentSpec, frames_at
 from linly_demo.video import VideoFile, encode_video, join_segments
 
 IDENTITY_SAMPLES = 4  # frames checked against the portrait's identity
@@ -69,26 +69,27 @@ def render_video(features: Portrait, speech: Speech, ephemeral: EphemeralRoot, f
     frame_time = [0.0]
     wanted = set(np.linspace(0, driving.n_frames - 1, IDENTITY_SAMPLES).round().astype(int).tolist())
     render_id = provenance.new_render_id() if provenance is not None else None
-    marker = provenance.marker(render_id, features.template) if provenance is not None and render_id else None
-    sampled: list[np.ndarray] = []
+    mark = provenance.mark_spec(render_id) if provenance is not None and render_id else None
+    positions = tuple(sorted(wanted)) if identity_check is not None else ()
+    sampled: dict[int, np.ndarray] = {}  # the identity check's frames, unmarked (the label is not the person)
     encode_started = time.perf_counter()
     if cluster is not None:
-        spec = SegmentSpec(size, mark=None if marker is None else marker.spec,
-                           samples=tuple(sorted(wanted)) if identity_check is not None else ())
         face = RenderTemplate(np.asarray(features.template), np.asarray(features.landmarks68))
-        segments = cluster.render(face, driving, spec, deadline)
+        segments = cluster.render(face, driving, SegmentSpec(size, mark=mark, samples=positions), deadline)
         frame_time[0] = time.perf_counter() - encode_started
         video = join_segments([segment.video for segment in segments], speech, ephemeral, fps, size)
-        sampled = [frame for segment in segments for _, frame in sorted(segment.samples.items())]
+        for segment in segments:
+            sampled.update(segment.samples)
     else:
-        video = encode_video(_timed(render_frames(features, driving, device), frame_time, wanted, sampled, marker,
-                                    identity_check is not None), speech, ephemeral, fps, size, deadline=deadline)
+        marker = None if mark is None else FrameMarker(mark, features.template)
+        video = encode_video(_timed(render_frames(features, driving, device), frame_time, positions, sampled, marker),
+                             speech, ephemeral, fps, size, deadline=deadline)
     total_after_driving = time.perf_counter() - encode_started
 
     identity_started = time.perf_counter()
     if identity_check is not None:
         try:
-            identity_check(sampled)
+            identity_check([sampled[i] for i in sorted(sampled)])
         except BaseException:
             ephemeral.delete(video.path)
             raise
@@ -106,10 +107,10 @@ def render_video(features: Portrait, speech: Speech, ephemeral: EphemeralRoot, f
     return RenderedVideo(video, driving, timings, render_id)
 
 
-def _timed(batches: Iterator[np.ndarray], frame_time: list[float], wanted: set[int], sampled: list[np.ndarray],
-           marker: FrameMarker | None, sampling: bool) -> Iterator[np.ndarray]:
-    """The frame batches, timed into `frame_time[0]`, the identity samples copied (unmarked: the label is not the
-    person) into `sampled`, then marked."""
+def _timed(batches: Iterator[np.ndarray], frame_time: list[float], positions: tuple[int, ...],
+           sampled: dict[int, np.ndarray], marker: FrameMarker | None) -> Iterator[np.ndarray]:
+    """The frame batches, timed into `frame_time[0]`, the frames at `positions` copied into `sampled` before they
+    are marked."""
     done = 0
     while True:
         tick = time.perf_counter()
@@ -117,8 +118,7 @@ def _timed(batches: Iterator[np.ndarray], frame_time: list[float], wanted: set[i
         frame_time[0] += time.perf_counter() - tick
         if batch is None:
             return
-        if sampling:
-            sampled.extend(batch[i - done].copy() for i in sorted(wanted) if done <= i < done + len(batch))
+        sampled.update(frames_at(batch, done, positions))
         if marker is not None:
             batch = marker(batch)
         done += len(batch)

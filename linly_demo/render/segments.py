@@ -9,7 +9,7 @@ unmarked frames asked for (the identity check's samples); nothing is written to 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -77,6 +77,11 @@ def chunk_of(driving: DrivingSignals, start: int, stop: int, boxes: WarpBoxes) -
     return DrivingChunk(driving.fps, start, np.ascontiguousarray(driving.coefficients[start:stop], np.float32), boxes)
 
 
+def frames_at(batch: np.ndarray, first: int, positions: Iterable[int]) -> dict[int, np.ndarray]:
+    """Copies of the frames of `batch` (its first frame at render position `first`) that lie at `positions`."""
+    return {i: batch[i - first].copy() for i in positions if first <= i < first + len(batch)}
+
+
 def chunk_frames(face: RenderTemplate, chunk: DrivingChunk, spec: SegmentSpec,
                  samples: dict[int, np.ndarray] | None = None) -> Iterator[np.ndarray]:
     """The chunk's frame batches, marked as `spec` says; the unmarked frames at `spec.samples` go to `samples`."""
@@ -84,7 +89,7 @@ def chunk_frames(face: RenderTemplate, chunk: DrivingChunk, spec: SegmentSpec,
     done = chunk.start
     for batch in render_frames(face, DrivingSignals(chunk.fps, chunk.coefficients), boxes=chunk.boxes):
         if samples is not None:
-            samples.update({i: batch[i - done].copy() for i in spec.samples if done <= i < done + len(batch)})
+            samples.update(frames_at(batch, done, spec.samples))
         done += len(batch)
         yield batch if marker is None else marker(batch)
 

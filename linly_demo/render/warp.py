@@ -295,7 +295,10 @@ class WarpBoxes:
 
 def clip_boxes(rig: FaceRig, coefficients: np.ndarray) -> WarpBoxes:
     """The warp boxes of a whole clip's coefficients."""
-    targets = target_vertices(rig, coefficients)
+    return _boxes(rig, target_vertices(rig, coefficients))
+
+
+def _boxes(rig: FaceRig, targets: np.ndarray) -> WarpBoxes:
     return WarpBoxes(tuple(exact_regions(rig, targets)), smooth_region(rig, targets))
 
 
@@ -305,7 +308,7 @@ def warp_batches(rig: FaceRig, driving: DrivingSignals, device: torch.device, ba
     clip these frames belong to) default to this run's own."""
     batch_size = batch_size or default_batch_size(device, rig.size)
     targets = target_vertices(rig, driving.coefficients)
-    boxes = boxes or WarpBoxes(tuple(exact_regions(rig, targets)), smooth_region(rig, targets))
+    boxes = boxes or _boxes(rig, targets)
     warper = Warper(rig, device, list(boxes.exact), boxes.smooth)
     with torch.inference_mode():
         for start in range(0, len(targets), batch_size):
