@@ -2,13 +2,14 @@
 ever fires on videos it was never put in.
 
 Marked clips: renders of every development photo (the astronaut, plus ../shared/devdata/faces where present),
-two clips each (different sentences and seeds), made by the app's own path (`render_video` with provenance).
+three clips each (different sentences and seeds), made by the app's own path (`render_video` with provenance).
 Each goes through every attack: H.264 CRF 32; half size; 10% cropped off every border; 2 s excerpts (start,
 middle); brightness and contrast +-10%; a screen-recording-like resample to 30 fps. A clip counts as detected
 only with the right payload (deployment tag and render id).
 Unmarked clips (at least 200): renders of the same photos with marking off, and videos made from still photos
 (scikit-image's sample images and the development faces, slowly panned), each through the same attacks.
-Cost: the marking of a 10 s clip (watermark, label and C2PA signature) against that render's total time.
+Cost: the marking of a 10 s clip (the mark's host frames, watermark, label and C2PA signature) against that
+render's total time.
 Run: `make bench` or `.venv/bin/python -m benchmarks.watermark_bench`.
 """
 
@@ -43,6 +44,8 @@ SENTENCES = [
     "the window before you leave the house this evening.",
     "Numbers and letters were written on the old wooden board beside the door. The children walked to school "
     "together along the river every morning.",
+    "The weather was warm and bright when we reached the harbour, so we sat by the water and watched the boats "
+    "come in with the evening tide.",
 ]
 TARGET_DETECTED, TARGET_FALSE, TARGET_COST = 0.99, 0, 0.15
 STILL_IMAGES = ("astronaut", "chelsea", "coffee", "camera", "rocket", "immunohistochemistry", "hubble_deep_field",
@@ -138,7 +141,7 @@ def main() -> int:
     speaker = Speaker()
     detected: dict[str, list[bool]] = defaultdict(list)
     false_hits, unmarked_total = 0, 0
-    render_seconds, marking_seconds = [], []
+    render_seconds, marking_seconds, host_seconds = [], [], []
     try:
         for name, raw in photos():
             features = pipeline.process_bytes(raw)
@@ -155,6 +158,7 @@ def main() -> int:
                     if marked:
                         render_seconds.append(rendered.timings["total"])
                         marking_seconds.append(rendered.timings["provenance"])
+                        host_seconds.append(rendered.timings["mark_host"])  # 16 frames, whatever the length
                         payload = Payload(provenance.deployment_tag, int(rendered.render_id or "0", 16))
                     for attack, change in ATTACKS.items():
                         detection = detect(average_luma(change(frames)))
@@ -188,8 +192,10 @@ def main() -> int:
     print(f"| all attacked clips | {100 * total:.1f}% |")
     print(f"\nfalse detections: {false_hits} of {unmarked_total} unmarked clips")
     signing = float(np.median(marking_seconds))
+    host = float(np.max(host_seconds))
     render = float(np.median(render_seconds))
     print(f"cost per 10 s clip at 512 px: watermark + label {per_10s_frames:.2f} s, C2PA signature {signing:.2f} s; "
+          f"the mark's 16 host frames up to {host:.2f} s (512 px templates); "
           f"median render of these clips {render:.2f} s")
     verdict = total >= TARGET_DETECTED and false_hits == TARGET_FALSE and unmarked_total >= 200
     print(f"{'met' if verdict else 'NOT MET'}: >= {100 * TARGET_DETECTED:.0f}% detected, 0 false detections on "

@@ -2,8 +2,8 @@
 
 Guarantees: the spec holds only the watermark's payload (this deployment's 16-bit tag and the render's random
 32-bit id) and whether the label is on, nothing about the person; the mark is shaped on a host picture fixed for
-the whole render (the portrait's template when it is given), so any run of frames, rendered anywhere and in any
-order, gets exactly the marks a one-piece render gives them.
+the whole render (the render's estimate of its mean frame, `render.segments.mark_host`, when it is given), so any
+run of frames, rendered anywhere and in any order, gets exactly the marks a one-piece render gives them.
 """
 
 from __future__ import annotations
@@ -31,11 +31,13 @@ class MarkSpec:
 
 class FrameMarker:
     """Marks one render's frame batches in place: the watermark, then the label when it is on. The watermark is
-    shaped on `host` (an RGB picture of the frames' size, e.g. the template) or, without one, on the first batch."""
+    shaped on `host` (of the frames' size: the clip's mean luma (H, W) or an RGB picture such as the template) or,
+    without one, on the first batch."""
 
     def __init__(self, spec: MarkSpec, host: np.ndarray | None = None) -> None:
         self.spec = spec
-        self._mark = None if host is None else mark_image(spec.payload, luma(host))
+        host_luma = None if host is None else (luma(host) if host.ndim == 3 else host.astype(np.float32))
+        self._mark = None if host_luma is None else mark_image(spec.payload, host_luma)
 
     def __call__(self, frames: np.ndarray) -> np.ndarray:
         if self._mark is None:

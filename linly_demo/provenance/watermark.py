@@ -2,17 +2,19 @@
 
 Method (spread spectrum on a frame-relative grid, with a synchronisation pattern): the frame is divided into
 GRID x GRID cells; a fixed public synchronisation pattern and one pseudo-random +-1 pattern per coded bit
-(48 payload bits + a 24-bit CRC) are summed at cell level, the bits' patterns signed by their values, upsampled
+(48 payload bits + a CRC-32) are summed at cell level, the bits' patterns signed by their values, upsampled
 smoothly to the frame size, weighted by the local brightness (less in dark areas, where a step shows most) and
 added to the luma of every frame: one static offset of about 2-2.6 levels (std, on 0-255; PSNR about 40 dB).
-The amplitudes are informed by the first frames: each pattern's also cancels what the photo itself contributes to
-that pattern's detector reading.
+The amplitudes are informed by the host picture, the render's estimate of its mean frame: each pattern's also
+cancels what that picture itself contributes to the pattern's detector reading.
 Detection averages the video's frames (moving parts blur, the mark does not), whitens the average (local mean
 and contrast removed), finds the synchronisation pattern over scales and positions (FFT cross-correlation over
-every offset at each scale: crops and resizes move the grid), refines the alignment below a cell on the
-synchronisation pattern and then on the bits' own evidence, and reads each bit's correlation there. A payload
-counts only when its CRC matches; with a strong synchronisation peak (CHASE_MIN_Z) up to CHASE_FLIPS of the least
-certain bits may be flipped to find the match.
+every offset at each scale: crops and resizes move the grid; the unmoved frame is always among the candidates),
+refines the alignment below a cell on the synchronisation pattern and then on the bits' own evidence, and reads
+each bit's correlation there, at two whitening widths. A payload counts only when its CRC matches, possibly after
+a Chase decoder flips up to CHASE_FLIPS of the CHASE_WEAKEST least certain bits: at most (CANDIDATES + 1) x 2 x
+CHASE_TRIALS CRC tests per video, so a video without the mark is reported marked with probability below
+3 in a million.
 
 Guarantees: the payload holds a deployment tag and a render id, never anything about the person; embedding is
 one precomputed addition per frame; detection never raises on odd videos (no frames, tiny frames): it reports
@@ -23,6 +25,7 @@ this code."""
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass
 from itertools import combinations
 
@@ -31,19 +34,20 @@ import numpy as np
 
 GRID = 64  # cells across the frame (8 px at 512)
 SAMPLES_PER_CELL = 4  # the detector's resolution
-AMPLITUDE_SYNC, AMPLITUDE_BIT = 1.0, 0.3  # luma levels per cell (0-255 scale), before the host correction
+AMPLITUDE_SYNC, AMPLITUDE_BIT = 1.0, 0.285  # luma levels per cell (0-255 scale), before the host correction
 CANDIDATES = 8
 LUMINANCE_EXPONENT, LUMINANCE_WEIGHT_RANGE = 0.7, (0.35, 1.3)
-PAYLOAD_BITS, CRC_BITS = 48, 24
-CRC_POLY = 0x5D6DCB  # CRC-24 (FlexRay)
+PAYLOAD_BITS, CRC_BITS = 48, 32
+CRC_POLY = 0x04C11DB7  # CRC-32 (IEEE 802.3)
 SEED = 0x11AD_DE30  # public: any copy of linly-demo can find the mark (README: what that allows)
 SCALES = np.round(np.arange(0.70, 1.0001, 0.01), 3)  # visible share of the original frame width searched
 WHITEN_SIGMA = 0.25 * SAMPLES_PER_CELL  # detector samples: a narrow high-pass (measured best of 0.15-1.0 cells)
-SPREAD_SIGMA = 2 * WHITEN_SIGMA  # the local-contrast window
+SPREAD_RATIO = 2.0  # the local-contrast window, in whitening widths
+READ_SIGMAS = (WHITEN_SIGMA, 2 * WHITEN_SIGMA)  # bits are read at these; the wider keeps more after heavy re-encoding
 REFINE_SCALES = np.linspace(-0.008, 0.008, 5)
 REFINE_OFFSETS = np.linspace(-1.0, 1.0, 3)  # detector samples
-CHASE_WEAKEST, CHASE_FLIPS = 10, 3  # only for candidates with a strong synchronisation peak
-CHASE_MIN_Z = 5.0
+CHASE_WEAKEST, CHASE_FLIPS = 16, 3
+CHASE_TRIALS = sum(math.comb(CHASE_WEAKEST, k) for k in range(CHASE_FLIPS + 1))  # CRC tests per reading: 697
 
 
 @dataclass(frozen=True)
@@ -54,21 +58,19 @@ class Payload:
     def bits(self) -> np.ndarray:
         value = (self.deployment_tag & 0xFFFF) << 32 | (self.render_id & 0xFFFFFFFF)
         data = np.array([(value >> (PAYLOAD_BITS - 1 - i)) & 1 for i in range(PAYLOAD_BITS)], np.uint8)
-        return np.concatenate([data, _crc16(data)])
+        return np.concatenate([data, _crc(data)])
 
     @classmethod
     def from_bits(cls, bits: np.ndarray) -> Payload | None:
         """The payload when the CRC matches, else None."""
         data, check = bits[:PAYLOAD_BITS], bits[PAYLOAD_BITS:]
-        if not np.array_equal(_crc16(data), check):
+        if not np.array_equal(_crc(data), check):
             return None
-        value = 0
-        for bit in data:
-            value = value << 1 | int(bit)
+        value = _as_int(data)
         return cls(value >> 32, value & 0xFFFFFFFF)
 
 
-def _crc16(bits: np.ndarray) -> np.ndarray:
+def _crc(bits: np.ndarray) -> np.ndarray:
     """A CRC of CRC_BITS over a bit sequence."""
     mask = (1 << CRC_BITS) - 1
     register = mask
@@ -130,23 +132,23 @@ def embed(frames: np.ndarray, mark: np.ndarray) -> np.ndarray:
     return frames
 
 
-def _whiten(image: np.ndarray) -> np.ndarray:
+def _whiten(image: np.ndarray, sigma: float = WHITEN_SIGMA) -> np.ndarray:
     """Local mean and local contrast removed (what remains is mostly the mark's white texture)."""
     image = image.astype(np.float32)
-    high = image - cv2.GaussianBlur(image, (0, 0), WHITEN_SIGMA)
-    spread = np.sqrt(cv2.GaussianBlur(high * high, (0, 0), SPREAD_SIGMA)) + 1e-3
+    high = image - cv2.GaussianBlur(image, (0, 0), sigma)
+    spread = np.sqrt(cv2.GaussianBlur(high * high, (0, 0), SPREAD_RATIO * sigma)) + 1e-3
     return high / spread
 
 
-@functools.lru_cache(maxsize=1)
-def _references() -> tuple[np.ndarray, np.ndarray]:
+@functools.lru_cache(maxsize=4)
+def _references(sigma: float = WHITEN_SIGMA) -> tuple[np.ndarray, np.ndarray]:
     """Sync and bit patterns at detector resolution, whitened like a video would be."""
     sync, patterns = _patterns()
     size = GRID * SAMPLES_PER_CELL
 
     def prepare(cells: np.ndarray) -> np.ndarray:
         upsampled = cv2.resize(cells.astype(np.float32), (size, size), interpolation=cv2.INTER_CUBIC)
-        high = upsampled - cv2.GaussianBlur(upsampled, (0, 0), WHITEN_SIGMA)
+        high = upsampled - cv2.GaussianBlur(upsampled, (0, 0), sigma)
         return high / (high.std() + 1e-6)
 
     return prepare(sync), np.stack([prepare(p) for p in patterns])
@@ -178,7 +180,8 @@ def average_luma(frames: list[np.ndarray]) -> np.ndarray:
     return (total / len(frames)).astype(np.float32)
 
 
-def _aligned(mean_luma: np.ndarray, scale: float, top: float, left: float) -> tuple[np.ndarray, np.ndarray]:
+def _aligned(mean_luma: np.ndarray, scale: float, top: float, left: float,
+             sigma: float = WHITEN_SIGMA) -> tuple[np.ndarray, np.ndarray]:
     """The video's mean luma placed on the reference grid (visible width = `scale` of it, its corner at
     (`top`, `left`) samples), whitened, and the mask of reference samples it covers."""
     size = GRID * SAMPLES_PER_CELL
@@ -191,25 +194,60 @@ def _aligned(mean_luma: np.ndarray, scale: float, top: float, left: float) -> tu
     covered = cv2.warpAffine(np.ones_like(mean_luma), matrix, (size, size), flags=cv2.INTER_NEAREST,
                              borderValue=0) > 0.5
     covered = cv2.erode(covered.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
-    return _whiten(placed) * covered, covered
+    return _whiten(placed, sigma) * covered, covered
 
 
-def _read_bits(visible: np.ndarray, chase: bool) -> tuple[Payload | None, float]:
-    """The payload from an aligned, whitened image (a CRC match; with `chase`, also after flipping up to
-    CHASE_FLIPS of the CHASE_WEAKEST least certain bits) and the weakest bit's relative margin."""
-    _sync, patterns = _references()
+def _read_bits(visible: np.ndarray, chase: bool, sigma: float = WHITEN_SIGMA) -> tuple[Payload | None, float]:
+    """The payload from an aligned image whitened at `sigma` (`decode_bits` of its bit correlations) and the
+    weakest bit's relative margin."""
+    _sync, patterns = _references(sigma)
     soft = np.tensordot(patterns, visible, axes=((1, 2), (0, 1)))
-    hard = (soft > 0).astype(np.uint8)
     margin = float(np.min(np.abs(soft)) / (float(np.median(np.abs(soft))) + 1e-9))
+    return decode_bits(soft, chase), margin
+
+
+def decode_bits(soft: np.ndarray, chase: bool = True) -> Payload | None:
+    """The payload whose coded bits the signs of `soft` (one correlation per coded bit) spell when the CRC matches;
+    with `chase`, also after flipping up to CHASE_FLIPS of the CHASE_WEAKEST least certain bits (a Chase decoder:
+    at most CHASE_TRIALS CRC tests, so an unmarked reading passes with probability CHASE_TRIALS / 2**CRC_BITS)."""
+    hard = (soft > 0).astype(np.uint8)
     weakest = [int(i) for i in np.argsort(np.abs(soft))[:CHASE_WEAKEST]]
+    syndrome, flip_syndromes = _syndrome(hard), _flip_syndromes()
     for count in range(0, (CHASE_FLIPS if chase else 0) + 1):
         for flips in combinations(weakest, count):
-            bits = hard.copy()
-            bits[list(flips)] ^= 1
-            payload = Payload.from_bits(bits)
-            if payload is not None:
-                return payload, margin
-    return None, margin
+            remainder = syndrome
+            for index in flips:
+                remainder ^= flip_syndromes[index]
+            if remainder == 0:
+                bits = hard.copy()
+                bits[list(flips)] ^= 1
+                return Payload.from_bits(bits)
+    return None
+
+
+def _as_int(bits: np.ndarray) -> int:
+    value = 0
+    for bit in bits:
+        value = value << 1 | int(bit)
+    return value
+
+
+def _syndrome(bits: np.ndarray) -> int:
+    """The CRC of the coded bits' data part XOR their check part: 0 exactly when the CRC matches."""
+    return _as_int(_crc(bits[:PAYLOAD_BITS])) ^ _as_int(bits[PAYLOAD_BITS:])
+
+
+@functools.lru_cache(maxsize=1)
+def _flip_syndromes() -> tuple[int, ...]:
+    """What flipping each coded bit does to the syndrome: the CRC is affine in its input, so the flips of a set
+    of bits add up by XOR and a chase tests each set with a few integer operations."""
+    zero = np.zeros(PAYLOAD_BITS + CRC_BITS, np.uint8)
+    base, changes = _syndrome(zero), []
+    for index in range(len(zero)):
+        flipped = zero.copy()
+        flipped[index] = 1
+        changes.append(_syndrome(flipped) ^ base)
+    return tuple(changes)
 
 
 def detect(mean_luma: np.ndarray) -> Detection:
@@ -223,6 +261,7 @@ def detect(mean_luma: np.ndarray) -> Detection:
     sync_spectrum = np.fft.rfft2(sync)
     candidates = []
     surfaces = []
+    unmoved = None
     height, width = mean_luma.shape
     for scale in SCALES:
         seen_w = int(round(size * scale))
@@ -238,12 +277,17 @@ def detect(mean_luma: np.ndarray) -> Detection:
         for flat in np.argsort(valid.ravel())[-2:]:
             row, column = (int(v) for v in np.unravel_index(int(flat), valid.shape))
             candidates.append((float(valid[row, column]), float(scale), row, column))
+        if scale == 1.0:
+            unmoved = (float(valid[0, 0]), 1.0, 0, 0)
     if not candidates:
         return nothing
     everything = np.concatenate(surfaces)
     centre, spread = float(np.median(everything)), float(np.std(everything)) + 1e-9
     best: Detection | None = None
-    for value, scale, top, left in sorted(candidates, key=lambda c: -c[0])[:CANDIDATES]:
+    ordered = sorted(candidates, key=lambda c: -c[0])[:CANDIDATES]
+    if unmoved is not None and unmoved[1:] not in [c[1:] for c in ordered]:
+        ordered.append(unmoved)  # the frame as made: the usual case (re-encoded, recoloured, cut in time)
+    for value, scale, top, left in ordered:
         # refine scale and offset below one detector sample on the synchronisation pattern
         refined, refined_value = (scale, float(top), float(left)), -np.inf
         for d_scale in REFINE_SCALES:
@@ -267,7 +311,10 @@ def detect(mean_luma: np.ndarray) -> Detection:
                         placed, evidence, best_trial = image, total, trial
         refined = best_trial
         strength = (max(value, refined_value) - centre) / spread
-        payload, margin = _read_bits(placed, chase=strength >= CHASE_MIN_Z)
+        payload, margin = _read_bits(placed, chase=True)
+        for sigma in READ_SIGMAS[1:]:
+            if payload is None:
+                payload, _margin = _read_bits(_aligned(mean_luma, *refined, sigma)[0], True, sigma)
         detection = Detection(payload is not None, payload, strength, margin, refined[0],
                               (int(round(refined[1])), int(round(refined[2]))))
         if payload is not None:

@@ -3,14 +3,15 @@
 Guarantees: frames stream from the renderer to the encoder in memory-bounded batches (nothing but the output
 file is written, and only under the ephemeral root); the video has one frame per 1/fps of speech; the same
 features, speech and seed give the same frames, whether they are rendered here or, with a `cluster`, in encoded
-segments elsewhere (which receive only the template, its landmarks, the driving signals and the marking).
+segments elsewhere (which receive only the template, its landmarks, the clip's mean luma that shapes the
+watermark, the driving signals and the marking).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 import numpy as np
@@ -21,8 +22,8 @@ from linly_demo.ephemeral import EphemeralRoot
 from linly_demo.provenance.marking import FrameMarker
 from linly_demo.provenance.service import Provenance
 from linly_demo.render.driving import DrivingSignals, PhonemeTiming, driving_from_speech
-from linly_demo.render.frames import Portrait, render_frames
-from linly_demo.render.segments import RenderTemplate, Segment, SegmentSpec, frames_at
+from linly_demo.render.frames import Portrait, render_frames, warp_boxes
+from linly_demo.render.segments import RenderTemplate, Segment, SegmentSpec, frames_at, mark_host
 from linly_demo.video import VideoFile, encode_video, join_segments
 
 IDENTITY_SAMPLES = 4  # frames checked against the portrait's identity
@@ -73,15 +74,18 @@ def render_video(features: Portrait, speech: Speech, ephemeral: EphemeralRoot, f
     positions = tuple(sorted(wanted)) if identity_check is not None else ()
     sampled: dict[int, np.ndarray] = {}  # the identity check's frames, unmarked (the label is not the person)
     encode_started = time.perf_counter()
+    face = RenderTemplate(np.asarray(features.template), np.asarray(features.landmarks68))
+    if mark is not None:
+        face = replace(face, mark_host=mark_host(face, driving, warp_boxes(face, driving), device))
+    host_time = time.perf_counter() - encode_started
     if cluster is not None:
-        face = RenderTemplate(np.asarray(features.template), np.asarray(features.landmarks68))
         segments = cluster.render(face, driving, SegmentSpec(size, mark=mark, samples=positions), deadline)
-        frame_time[0] = time.perf_counter() - encode_started
+        frame_time[0] = time.perf_counter() - encode_started - host_time
         video = join_segments([segment.video for segment in segments], speech, ephemeral, fps, size)
         for segment in segments:
             sampled.update(segment.samples)
     else:
-        marker = None if mark is None else FrameMarker(mark, features.template)
+        marker = None if mark is None else FrameMarker(mark, face.mark_host)
         video = encode_video(_timed(render_frames(features, driving, device), frame_time, positions, sampled, marker),
                              speech, ephemeral, fps, size, deadline=deadline)
     total_after_driving = time.perf_counter() - encode_started
@@ -99,7 +103,8 @@ def render_video(features: Portrait, speech: Speech, ephemeral: EphemeralRoot, f
     timings = {
         "driving": driving_time,
         "frames": frame_time[0],
-        "encode": max(0.0, total_after_driving - frame_time[0]),
+        "mark_host": host_time,
+        "encode": max(0.0, total_after_driving - host_time - frame_time[0]),
         "identity": sealing_started - identity_started,
         "provenance": time.perf_counter() - sealing_started,
         "total": time.perf_counter() - started,

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +32,7 @@ from linly_demo.render.segments import (
     SegmentSpec,
     chunk_bounds,
     chunk_of,
+    mark_host,
     render_segment,
 )
 from linly_demo.render.warp import WarpBoxes
@@ -73,6 +75,7 @@ def _job(features: PortraitFeatures, speech: Speech, seed: int = 3, chunk: int =
     driving = driving_from_speech(speech, 25, seed)
     face = RenderTemplate(np.asarray(features.template), np.asarray(features.landmarks68))
     boxes = warp_boxes(face, driving)
+    face = replace(face, mark_host=mark_host(face, driving, boxes))
     chunks = [chunk_of(driving, a, b, boxes) for a, b in chunk_bounds(driving.n_frames, chunk)]
     spec = SegmentSpec(512, mark=MarkSpec(0x2A2A, 0x01020304), samples=(0, 70, driving.n_frames - 1))
     return driving, face, chunks, spec
@@ -98,9 +101,11 @@ def test_only_the_template_landmarks_driving_chunk_and_marking_cross_the_wire(
                 np.asarray(speech.samples, np.float32).tobytes()[4000:4064], SUBJECT.encode(), TOKEN.encode(),
                 FILE_NAME.encode()]
     for template, chunk, task_spec in sent:
-        assert type(template) is RenderTemplate and set(vars(template)) == {"template", "landmarks68"}
+        assert type(template) is RenderTemplate
+        assert set(vars(template)) == {"template", "landmarks68", "mark_host"}
         assert template.template.dtype == np.uint8 and template.template.shape == (size, size, 3)
         assert template.landmarks68.shape == (68, 2)
+        assert template.mark_host.dtype == np.float16 and template.mark_host.shape == (size, size)
         assert type(chunk) is DrivingChunk and set(vars(chunk)) == {"fps", "start", "coefficients", "boxes"}
         assert chunk.coefficients.dtype == np.float32 and chunk.coefficients.shape[1] == len(CHANNELS)
         assert type(chunk.boxes) is WarpBoxes
@@ -108,7 +113,7 @@ def test_only_the_template_landmarks_driving_chunk_and_marking_cross_the_wire(
         assert type(task_spec) is SegmentSpec and type(task_spec.mark) is MarkSpec
         assert set(vars(task_spec)) == {"size", "crf", "mark", "samples"}
         blobs = [pickle.dumps(template), pickle.dumps(chunk), pickle.dumps(task_spec)]
-        assert len(blobs[0]) <= size * size * 3 + 68 * 2 * 4 + 1024  # the template and its points, no more
+        assert len(blobs[0]) <= size * size * (3 + 2) + 68 * 2 * 4 + 1024  # template, points, mean luma; no more
         assert len(blobs[1]) <= chunk.n_frames * len(CHANNELS) * 4 + 1024
         assert len(blobs[2]) <= 512
         for secret in secrets_:

@@ -35,18 +35,37 @@ def _render(features: PortraitFeatures, speech: Speech, ephemeral: EphemeralRoot
     return data, rendered.render_id
 
 
-@pytest.fixture(scope="module")
-def marked(astronaut_features: PortraitFeatures, speech: Speech, tmp_path_factory) -> tuple[bytes, str, object]:
+def _marked(features: PortraitFeatures, speech: Speech, folder) -> tuple[bytes, str, Provenance]:
     from linly_demo.config import Settings
 
-    folder = tmp_path_factory.mktemp("marks")
     root = f"/dev/shm/linly-marks-{secrets.token_hex(4)}"  # nosec B108: the memory-backed root is the point
     ephemeral = EphemeralRoot.from_settings(Settings.from_env({"LINLY_EPHEMERAL_DIR": root}))
-    audit = folder / "audit.jsonl"
-    provenance = Provenance(IDENTITY, AuditLog(str(audit), b"k" * 32))
-    data, render_id = _render(astronaut_features, speech, ephemeral, provenance)
+    provenance = Provenance(IDENTITY, AuditLog(str(folder / "audit.jsonl"), b"k" * 32))
+    data, render_id = _render(features, speech, ephemeral, provenance)
     ephemeral.wipe()
+    assert render_id is not None
     return data, render_id, provenance
+
+
+@pytest.fixture(scope="module")
+def marked(astronaut_features: PortraitFeatures, speech: Speech, tmp_path_factory) -> tuple[bytes, str, Provenance]:
+    """A marked render of the astronaut (a 256 px template, upscaled at encoding)."""
+    return _marked(astronaut_features, speech, tmp_path_factory.mktemp("marks"))
+
+
+@pytest.fixture(scope="module")
+def marked_512(portrait_models, speech: Speech, tmp_path_factory) -> tuple[bytes, str, Provenance]:
+    """A marked render of a development photo with a native 512 px template."""
+    from linly_demo.config import Settings
+    from linly_demo.portrait.pipeline import PortraitPipeline
+    from tests.conftest import FACES
+
+    if not FACES.is_dir():
+        pytest.skip("../shared/devdata/faces is absent (it sits beside the repository on development machines)")
+    pipeline = PortraitPipeline(Settings.from_env({}), models=portrait_models)
+    features = pipeline.process_bytes((FACES / "lin-manuel-miranda.png").read_bytes())
+    assert features.template.shape[0] == 512
+    return _marked(features, speech, tmp_path_factory.mktemp("marks-512"))
 
 
 def test_every_frame_is_labelled_watermarked_and_the_file_signed(marked) -> None:
@@ -63,8 +82,9 @@ def test_every_frame_is_labelled_watermarked_and_the_file_signed(marked) -> None
 
 @pytest.mark.parametrize("attack", ["H.264 CRF 32", "half size", "crop 10%", "2 s excerpt", "brightness +10%",
                                     "contrast -10%", "30 fps"])
-def test_the_watermark_survives_everyday_changes(marked, attack: str) -> None:
-    data, render_id, provenance = marked
+@pytest.mark.parametrize("clip", ["marked", "marked_512"])
+def test_the_watermark_survives_everyday_changes(clip: str, attack: str, request: pytest.FixtureRequest) -> None:
+    data, render_id, provenance = request.getfixturevalue(clip)
     frames = frames_of(data)
     height, width = frames[0].shape[:2]
     if attack == "H.264 CRF 32":

@@ -3,6 +3,8 @@ one video with no step at a join, and a worker's segment carries only what it wa
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import av
 import cv2
 import numpy as np
@@ -16,11 +18,13 @@ from linly_demo.provenance.watermark import Payload, average_luma, detect
 from linly_demo.render.driving import driving_from_speech
 from linly_demo.render.frames import render_frames, warp_boxes
 from linly_demo.render.segments import (
+    MARK_HOST_FRAMES,
     RenderTemplate,
     SegmentSpec,
     chunk_bounds,
     chunk_frames,
     chunk_of,
+    mark_host,
     render_segment,
 )
 from linly_demo.video import join_segments
@@ -46,13 +50,29 @@ def _face(features: PortraitFeatures) -> RenderTemplate:
 def test_chunks_render_exactly_the_one_piece_frames_marks_included(astronaut_features: PortraitFeatures,
                                                                    speech: Speech) -> None:
     driving = driving_from_speech(Speech(speech.samples[:48000]), 25, seed=5)
-    marker = FrameMarker(MARK, astronaut_features.template)
-    whole = np.concatenate([marker(batch) for batch in render_frames(astronaut_features, driving)])
     face, spec = _face(astronaut_features), SegmentSpec(512, mark=MARK)
     boxes = warp_boxes(face, driving)
+    face = replace(face, mark_host=mark_host(face, driving, boxes))
+    marker = FrameMarker(MARK, face.mark_host)
+    whole = np.concatenate([marker(batch) for batch in render_frames(astronaut_features, driving)])
     pieces = [np.concatenate(list(chunk_frames(face, chunk_of(driving, a, b, boxes), spec)))
               for a, b in reversed(chunk_bounds(driving.n_frames, 29))]  # any order
     assert np.array_equal(np.concatenate(pieces[::-1]), whole)
+
+
+def test_the_mark_host_is_the_mean_of_the_clips_own_frames_spread_over_it(astronaut_features: PortraitFeatures,
+                                                                          speech: Speech) -> None:
+    driving = driving_from_speech(Speech(speech.samples[:48000]), 25, seed=3)
+    face = _face(astronaut_features)
+    host = mark_host(face, driving, warp_boxes(face, driving))
+    unmarked = np.concatenate(list(render_frames(face, driving)))
+    picks = np.linspace(0, driving.n_frames - 1, MARK_HOST_FRAMES).round().astype(int)
+    assert len(set(picks.tolist())) == MARK_HOST_FRAMES and picks[0] == 0 and picks[-1] == driving.n_frames - 1
+    assert host.shape == face.template.shape[:2] and host.dtype == np.float16
+    assert np.array_equal(host, average_luma(list(unmarked[picks])).astype(np.float16))
+    short = driving_from_speech(Speech(speech.samples[:3200]), 25, seed=3)  # fewer frames than MARK_HOST_FRAMES
+    assert np.array_equal(mark_host(face, short, warp_boxes(face, short)),
+                          average_luma(list(np.concatenate(list(render_frames(face, short))))).astype(np.float16))
 
 
 @pytest.mark.slow
