@@ -18,6 +18,7 @@ import statistics
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +35,7 @@ from linly_demo.provenance.marking import MarkSpec
 from linly_demo.render.driving import driving_from_speech
 from linly_demo.render.frames import render_frames, warp_boxes
 from linly_demo.render.pipeline import render_video
-from linly_demo.render.segments import RenderTemplate, SegmentSpec, chunk_bounds, chunk_of
+from linly_demo.render.segments import RenderTemplate, SegmentSpec, chunk_bounds, chunk_of, mark_host
 from tests.conftest import encode
 from tests.speech import encode_audio, real_speech_with_pauses, synthetic_voice
 from tests.web.conftest import start_server, stop_server
@@ -100,6 +101,7 @@ def one_render(local: cluster_fixtures.LocalCluster) -> dict[str, float]:
         figures["first batch in-process"] = time.perf_counter() - started
         face = RenderTemplate(np.asarray(features.template), np.asarray(features.landmarks68))
         boxes = warp_boxes(face, driving)
+        face = replace(face, mark_host=mark_host(face, driving, boxes))
         chunks = [chunk_of(driving, a, b, boxes) for a, b in chunk_bounds(driving.n_frames, gateway.chunk_frames)]
         spec = SegmentSpec(512, mark=MarkSpec(1, 2), samples=(0, 80, 160, 249))
         figures["payload template"] = len(pickle.dumps(face))
@@ -166,7 +168,8 @@ def main() -> None:
           f"through the cluster {figures['cluster']:.2f} s (overhead {overhead:+.2f} s)")
     print(f"Time to the first frames: in-process first batch {figures['first batch in-process']:.2f} s; "
           f"cluster first encoded segment {figures['first segment cluster']:.2f} s")
-    print(f"Per-task payload: template + landmarks {figures['payload template'] / 1024:.0f} KiB (once per render, "
+    print(f"Per-task payload: template + landmarks + the mark's host {figures['payload template'] / 1024:.0f} KiB "
+          f"(once per render, "
           f"in the object store), driving chunk <= {figures['payload chunk'] / 1024:.1f} KiB, spec "
           f"{figures['payload spec']} B; {figures['chunks']:.0f} tasks per 10 s clip")
     cluster_fixtures.pytest_sessionfinish(None, 0)  # type: ignore[arg-type]

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from linly_demo.provenance.label import label_frames
-from linly_demo.provenance.watermark import Payload, average_luma, embed, luma, mark_image
+from linly_demo.provenance.watermark import FrameOffset, Payload, average_luma, embed, luma, mark_image
 
 
 @dataclass(frozen=True)
@@ -37,10 +37,10 @@ class FrameMarker:
     def __init__(self, spec: MarkSpec, host: np.ndarray | None = None) -> None:
         self.spec = spec
         host_luma = None if host is None else (luma(host) if host.ndim == 3 else host.astype(np.float32))
-        self._mark = None if host_luma is None else mark_image(spec.payload, host_luma)
+        self._offset = None if host_luma is None else FrameOffset.of(mark_image(spec.payload, host_luma))
 
     def __call__(self, frames: np.ndarray) -> np.ndarray:
-        if self._mark is None:
-            self._mark = mark_image(self.spec.payload, average_luma(list(frames[:8])))
-        embed(frames, self._mark)
+        if self._offset is None:
+            self._offset = FrameOffset.of(mark_image(self.spec.payload, average_luma(list(frames[:8]))))
+        embed(frames, self._offset)
         return label_frames(frames) if self.spec.visible_label else frames

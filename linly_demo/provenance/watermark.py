@@ -126,9 +126,27 @@ def mark_image(payload: Payload, host_luma: np.ndarray) -> np.ndarray:
     return upsample(sync_amplitude * sync + np.tensordot(bit_amplitudes, patterns, axes=1))
 
 
-def embed(frames: np.ndarray, mark: np.ndarray) -> np.ndarray:
-    """uint8 RGB frames (B, H, W, 3) with the mark (from `mark_image`), in place."""
-    np.copyto(frames, np.clip(frames.astype(np.float32) + mark[None, :, :, None] + 0.5, 0, 255).astype(np.uint8))
+@dataclass(frozen=True)
+class FrameOffset:
+    """A mark rounded to whole levels (frames are whole levels, so adding it rounded is adding it and rounding),
+    split into what it raises and what it lowers, (H, W, 3) uint8 each: two saturating additions per frame."""
+
+    up: np.ndarray
+    down: np.ndarray
+
+    @classmethod
+    def of(cls, mark: np.ndarray) -> FrameOffset:
+        levels = np.floor(mark.astype(np.float32) + 0.5)
+        spread = lambda part: np.repeat(np.clip(part, 0, 255).astype(np.uint8)[:, :, None], 3, axis=2)  # noqa: E731
+        return cls(spread(levels), spread(-levels))
+
+
+def embed(frames: np.ndarray, offset: FrameOffset) -> np.ndarray:
+    """uint8 RGB frames (B, H, W, 3) with the mark (`FrameOffset.of(mark_image(...))`) added, in place; the result
+    is clipped to 0-255 like the sum of the frame and the unrounded mark, rounded."""
+    for frame in frames:
+        cv2.add(frame, offset.up, dst=frame)
+        cv2.subtract(frame, offset.down, dst=frame)
     return frames
 
 

@@ -9,7 +9,8 @@ from tests.conftest import REPO
 
 KINDS = {"photo (upload)", "aligned template", "landmarks", "embedding", "portrait token",
          "speech (upload or recording)", "voice samples", "voiceprint", "video", "audit line",
-         "video to check (upload)", "C2PA signing key", "template and driving chunks on a render cluster"}
+         "video to check (upload)", "C2PA signing key",
+         "template, the clip's mean luma and driving chunks on a render cluster"}
 SETTING_OF = {"LINLY_TTL_SECONDS": "ttl_seconds", "LINLY_TOKEN_TTL_SECONDS": "token_ttl_seconds"}
 
 

@@ -1,5 +1,6 @@
-"""The watermark's code: a payload survives up to CHASE_FLIPS wrong bits among the least certain ones, and
-readings of videos without a mark (random correlations) never pass the CRC."""
+"""The watermark's code and embedding: a payload survives up to CHASE_FLIPS wrong bits among the least certain
+ones, readings of videos without a mark (random correlations) never pass the CRC, and the mark is added to the
+frames exactly (rounded, clipped at black and white)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ from linly_demo.provenance.watermark import (
     CHASE_WEAKEST,
     CRC_BITS,
     PAYLOAD_BITS,
+    FrameOffset,
     Payload,
     decode_bits,
+    embed,
 )
 
 
@@ -56,3 +59,14 @@ def test_wrong_bits_the_decoder_cannot_reach_give_no_payload_not_a_wrong_one() -
 def test_random_readings_never_pass_the_crc() -> None:
     rng = np.random.default_rng(3)
     assert not any(decode_bits(rng.standard_normal(PAYLOAD_BITS + CRC_BITS)) for _ in range(3000))
+
+
+def test_embedding_adds_the_rounded_mark_and_saturates_at_black_and_white() -> None:
+    rng = np.random.default_rng(4)
+    frames = rng.integers(0, 256, size=(3, 32, 32, 3), dtype=np.uint8)
+    frames[0] = 0
+    frames[1] = 255
+    mark = rng.normal(0.0, 6.0, size=(32, 32)).astype(np.float32)
+    expected = np.clip(frames.astype(np.int32) + np.floor(mark + 0.5).astype(np.int32)[None, :, :, None], 0, 255)
+    marked = embed(frames, FrameOffset.of(mark))
+    assert marked is frames and np.array_equal(frames, expected)
