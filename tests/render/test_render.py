@@ -48,7 +48,7 @@ def test_video_is_browser_playable_h264_aac_at_25fps_lasting_as_long_as_the_spee
     with open(path, "rb") as handle:  # +faststart: the index (moov) comes before the media data
         head = handle.read(1 << 16)
     assert 0 <= head.find(b"moov") < head.find(b"mdat")
-    assert set(rendered.timings) == {"driving", "frames", "encode", "identity", "provenance", "total"}
+    assert set(rendered.timings) == {"driving", "mark_host", "frames", "encode", "identity", "provenance", "total"}
 
 
 def test_same_inputs_and_seed_give_identical_frames(astronaut_features: PortraitFeatures, speech: Speech) -> None:
