@@ -169,8 +169,7 @@ def main() -> None:
     print(f"Time to the first frames: in-process first batch {figures['first batch in-process']:.2f} s; "
           f"cluster first encoded segment {figures['first segment cluster']:.2f} s")
     print(f"Per-task payload: template + landmarks + the mark's host {figures['payload template'] / 1024:.0f} KiB "
-          f"(once per render, "
-          f"in the object store), driving chunk <= {figures['payload chunk'] / 1024:.1f} KiB, spec "
+          f"(once per render, in the object store), driving chunk <= {figures['payload chunk'] / 1024:.1f} KiB, spec "
           f"{figures['payload spec']} B; {figures['chunks']:.0f} tasks per 10 s clip")
     cluster_fixtures.pytest_sessionfinish(None, 0)  # type: ignore[arg-type]
 

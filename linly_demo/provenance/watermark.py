@@ -17,10 +17,10 @@ CHASE_TRIALS CRC tests per video, so a video without the mark is reported marked
 3 in a million.
 
 Guarantees: the payload holds a deployment tag and a render id, never anything about the person; embedding is
-one precomputed addition per frame; detection never raises on odd videos (no frames, tiny frames): it reports
-"not found". Limits (README's table): strong crops and heavy re-encoding of photos with little texture defeat
-it; the pattern is public, so it can be detected by anyone and also forged or removed by someone who reads
-this code."""
+two saturating additions of a precomputed offset per frame; detection never raises on odd videos (no frames,
+tiny frames): it reports "not found". Limits (README's table): strong crops and heavy re-encoding of photos with
+strong background texture defeat it; the pattern is public, so it can be detected by anyone and also forged or
+removed by someone who reads this code."""
 
 from __future__ import annotations
 
@@ -215,13 +215,13 @@ def _aligned(mean_luma: np.ndarray, scale: float, top: float, left: float,
     return _whiten(placed, sigma) * covered, covered
 
 
-def _read_bits(visible: np.ndarray, chase: bool, sigma: float = WHITEN_SIGMA) -> tuple[Payload | None, float]:
+def _read_bits(visible: np.ndarray, sigma: float = WHITEN_SIGMA) -> tuple[Payload | None, float]:
     """The payload from an aligned image whitened at `sigma` (`decode_bits` of its bit correlations) and the
     weakest bit's relative margin."""
     _sync, patterns = _references(sigma)
     soft = np.tensordot(patterns, visible, axes=((1, 2), (0, 1)))
     margin = float(np.min(np.abs(soft)) / (float(np.median(np.abs(soft))) + 1e-9))
-    return decode_bits(soft, chase), margin
+    return decode_bits(soft), margin
 
 
 def decode_bits(soft: np.ndarray, chase: bool = True) -> Payload | None:
@@ -329,10 +329,10 @@ def detect(mean_luma: np.ndarray) -> Detection:
                         placed, evidence, best_trial = image, total, trial
         refined = best_trial
         strength = (max(value, refined_value) - centre) / spread
-        payload, margin = _read_bits(placed, chase=True)
+        payload, margin = _read_bits(placed)
         for sigma in READ_SIGMAS[1:]:
             if payload is None:
-                payload, _margin = _read_bits(_aligned(mean_luma, *refined, sigma)[0], True, sigma)
+                payload, _margin = _read_bits(_aligned(mean_luma, *refined, sigma)[0], sigma)
         detection = Detection(payload is not None, payload, strength, margin, refined[0],
                               (int(round(refined[1])), int(round(refined[2]))))
         if payload is not None:
