@@ -29,6 +29,17 @@ def test_a_full_pucker_turns_the_diamond_into_an_ellipse_and_none_leaves_it() ->
     assert (bottom - top)[0][4] < 0.35 * middle  # the diamond kept 20-30%
 
 
+def test_pressed_lips_stay_shut_when_puckered_even_where_a_smile_sags_below_the_corners() -> None:
+    # A closed smiling mouth: both lips on one curve that sags 6 px below the corner line (a rounded "b").
+    xs = np.arange(100, 141, dtype=np.float32)
+    seam = smooth_curve(np.array([[100, 50], [110, 54], [120, 56], [130, 54], [140, 50]], np.float64), xs)[None, :]
+    top, bottom = _towards_ellipse(seam, seam, xs, np.array([100.0, 50.0]), np.array([140.0, 50.0]), 1.0)
+    assert np.abs(bottom - top).max() < 1e-6  # no oval opens (it used to open as tall as the sag: teeth showed)
+    # Slightly parted, the oval is no taller than the opening.
+    top, bottom = _towards_ellipse(seam - 1.0, seam + 1.0, xs, np.array([100.0, 50.0]), np.array([140.0, 50.0]), 1.0)
+    assert (bottom - top).max() <= 2.0 + 1e-6
+
+
 def eyes_image(white: tuple[int, int, int], iris: tuple[int, int, int] = (60, 40, 30)) -> tuple[np.ndarray, np.ndarray]:
     """A skin-coloured image with two almond eyes (sclera `white`, a dark iris in the middle) and their landmarks."""
     image = np.full((200, 200, 3), (190, 140, 120), np.uint8)
