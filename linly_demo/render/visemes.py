@@ -1,7 +1,8 @@
 """Mouth shapes (visemes) per video frame: exact from eSpeak's phoneme timing, or estimated from the audio.
 
 Guarantees: weights are non-negative and sum to 1 per frame; neighbouring visemes blend (coarticulation), but a
-bilabial closure (p, b, m) is never blended away: every one holds the lips fully closed for at least one frame;
+bilabial closure (p, b, m) is never blended away: every one holds the lips fully closed on the frames whose middle
+it covers (at least one), and no more, so the vowels beside it keep theirs;
 the mouth shape leads the sound by LEAD_SECONDS, as real mouths do; deterministic.
 """
 
@@ -134,10 +135,13 @@ def _frame_average(tracks: np.ndarray, times: np.ndarray, n_frames: int, fps: in
 
 
 def _force_closed(weights: np.ndarray, start: float, end: float, fps: int) -> None:
-    """Full closure on every frame whose time span overlaps [start, end) (so at least one frame)."""
+    """Full closure on every frame whose middle lies in [start, end), or on the one frame holding the span's middle
+    when none does: every p/b/m closes at least one frame, and a short one does not take the frames around it from
+    the vowels beside it."""
     n = len(weights)
-    first = int(np.clip(np.floor(start * fps), 0, n - 1))
-    last = int(np.clip(np.ceil(end * fps) - 1, first, n - 1))
-    frames = np.arange(first, last + 1)
+    middles = (np.arange(n) + 0.5) / fps
+    frames = np.flatnonzero((middles >= start) & (middles < end))
+    if not len(frames):
+        frames = np.array([int(np.clip(np.floor((start + end) / 2 * fps), 0, n - 1))])
     weights[frames] = 0.0
     weights[frames, VISEME_INDEX["closed"]] = 1.0

@@ -36,6 +36,21 @@ def test_weights_blend_sum_to_one_and_every_closure_is_kept() -> None:
     assert open_track[2] > 0.9 and 0.05 < open_track[frame - 1] < 1.0  # blending next to the closure
 
 
+def test_a_closure_takes_only_the_frames_it_covers_so_a_short_vowel_between_two_keeps_its_own() -> None:
+    # "m ay b": an 80 ms "m", a 105 ms vowel, an 80 ms "b" (led by 40 ms). A frame closes when its middle lies in a
+    # p/b/m, not when the p/b/m merely touches it (that closed three frames for this "b"), so the vowel keeps the
+    # frames it covers.
+    symbols, starts = ["_", "m", "'eI", "b", "'a", "_"], [0.0, 0.20, 0.28, 0.385, 0.465, 0.8]
+    weights = visemes_from_phonemes(symbols, starts, 0.9, 23, 25)
+    closed = np.flatnonzero(weights[:, VISEME_INDEX["closed"]] == 1.0)
+    middles = (closed + 0.5) / 25
+    inside_m = (middles >= 0.16) & (middles < 0.24)
+    inside_b = (middles >= 0.345) & (middles < 0.425)
+    assert (inside_m | inside_b).all() and inside_m.sum() == 2 and inside_b.sum() == 2
+    between = np.arange(closed[inside_m].max() + 1, closed[inside_b].min())
+    assert len(between) == 3 and (weights[between, VISEME_INDEX["spread"]] > 0.5).all()
+
+
 def test_text_driving_closes_on_every_bilabial_and_rounds_on_oo() -> None:
     spoken = Speaker().speak(SENTENCE)
     speech = speech_from_pcm(spoken.samples, spoken.sample_rate)
