@@ -18,7 +18,8 @@ from linly_demo.render.visemes import viseme_of
 from linly_demo.voice.tts import Speaker, SynthesizedSpeech
 
 HOP_SECONDS = 0.01
-CLOSURE_SHARE = 0.3  # of the median speaking gap (over vowel frames)
+CLOSURE_SHARE = 0.3  # of the speaking gap
+SPEAKING_PERCENTILE = 75  # of the opening over vowel frames: the speaking gap
 CLOSURE_WINDOW = 0.04  # seconds either side of the phoneme
 BILABIALS = {"p", "b", "m"}
 VOWEL_VISEMES = {"rounded", "spread", "open"}
@@ -75,14 +76,17 @@ def articulation(measured: FrameMeasurements, speech: Speech, text: str, languag
     centres = (np.arange(len(gap)) + 0.5) / fps
     starts = [p.start for p in spoken.phonemes]
     ends = starts[1:] + [reference.duration]
-    # The speaking gap: the median opening over the frames of vowel phonemes (with the transcript known, this
-    # keeps the closures being measured out of their own reference).
+    # The speaking gap, the reference for a closure: the upper quartile of the opening over the vowels' frames, their
+    # open phase (with the transcript known, this keeps the closures being measured out of their own reference).
+    # Not the median: the mouth moves from one target to the next, so part of each vowel's frames are its way in
+    # and out, and next to a p/b/m those are nearly closed. A quartile of many frames, not each vowel's widest
+    # one, so the detector's frame-to-frame noise cannot inflate it.
     vowel_frames = np.zeros(len(gap), bool)
     for phoneme, start, end in zip(spoken.phonemes, starts, ends, strict=True):
         if viseme_of(phoneme.symbol) in VOWEL_VISEMES and phoneme.symbol.lstrip("',%=") not in CONSONANTS:
             vowel_frames |= (centres >= float(to_video(start))) & (centres < float(to_video(end)))
     vowel_frames &= np.isfinite(gap)
-    speaking_gap = float(np.median(gap[vowel_frames])) if vowel_frames.any() else np.nan
+    speaking_gap = float(np.percentile(gap[vowel_frames], SPEAKING_PERCENTILE)) if vowel_frames.any() else np.nan
 
     closed, total = 0, 0
     rounded, spread = [], []
