@@ -118,7 +118,8 @@ RING_LIPS = list(range(48, 60))  # the outer lip contour; one ring point lies be
 RING_REACH = 0.15  # eye distances beyond the outer lip
 CHEEK_CORNERS = [48, 54]  # one more point lies further out beside each mouth corner
 CHEEK_REACH = 0.35  # eye distances beyond the corner, along the mouth
-CHEEK_SHARE = 0.7  # of the corner's pucker and spread it follows
+CHEEK_SHARE = 1.0  # of the corner's pucker and spread it follows: the creases come along fully (at 70% a nearly
+# closed pucker still read as a wide mouth, the creases left behind where the corners had been)
 RING_SOURCES = RING_LIPS + CHEEK_CORNERS  # the lip point each ring point follows
 
 
