@@ -2,7 +2,8 @@
 
 Guarantees: one row per video frame; mouth shapes come from visemes (exact from eSpeak's phonemes for text,
 estimated from the signal for uploaded speech) while loudness sets the overall opening; the mouth leads the sound
-by one frame (40 ms at 25 fps) with fast attack and slower release, closes in pauses and on every p/b/m; blinks
+by one frame (40 ms at 25 fps) and moves towards its targets at a finite speed (no frame switches from shut to
+open), approaching and leaving every p/b/m over two frames and closing exactly on it, and rests in pauses; blinks
 are random, 2-4 s apart (about 20 a minute, at different frames for different seeds), about 150 ms long; the eyes
 fixate 1-4 s at a time, mostly near the camera, with quick saccades between and a slight drift; the head
 rolls and drifts as real talking heads do (a roll spread of 0.7-1.3 degrees drawn per clip, slow drift, a tilt to a
@@ -21,7 +22,14 @@ import numpy as np
 
 from linly_demo.audio import Speech
 from linly_demo.render.prosody import SpeechFeatures, speech_features
-from linly_demo.render.visemes import VISEME_INDEX, VISEMES, is_stressed, visemes_from_audio, visemes_from_phonemes
+from linly_demo.render.visemes import (
+    VISEME_INDEX,
+    VISEMES,
+    blur_tracks,
+    is_stressed,
+    visemes_from_audio,
+    visemes_from_phonemes,
+)
 
 CHANNELS = (
     "jaw_open",  # 0 closed .. 1 wide open
@@ -66,7 +74,14 @@ VISEME_MOUTH = {  # viseme: (jaw, spread, round, upper-lip raise, lower-lip tuck
     "open": (1.4, 0.15, 0.0, 0.1, 0.0, 0.2),
     "dental": (0.45, 0.35, 0.0, 0.3, 0.0, 1.0),
 }
-PAUSE_PRESS = 0.6
+PAUSE_FRAMES = 5  # 200 ms: shorter silences are the quiet of stop consonants, not pauses
+PAUSE_PRESS = 0.8  # how firmly the lips rest together in a pause
+QUIET_PRESS = 0.6  # and, lightly, in the brief quiet of a stop consonant
+JAW_PRESS = 0.85  # how far pressing the lips raises the jaw
+JAW_SMOOTH_FRAMES = 1.2  # std of the jaw's zero-phase smoothing, in frames
+LIP_SMOOTH_FRAMES = 0.5  # the same for the lip shapes
+SHAPES_CARRIED = (0, 1)  # lip spread and rounding (columns of the lip shapes) carry across a p/b/m
+CLOSURE_APPROACH = (0.45, 0.2)  # how far the lips are pressed one and two frames from a p/b/m's frames
 _MOUTH = np.array([VISEME_MOUTH[name] for name in VISEMES])  # (len(VISEMES), 6)
 
 
@@ -186,17 +201,58 @@ def _loudness_mouth(tracks: np.ndarray, features: SpeechFeatures, speaking: np.n
 
 
 def _viseme_mouth(tracks: np.ndarray, visemes: np.ndarray, opening: np.ndarray, silent: np.ndarray) -> None:
-    """Visemes shape the mouth (they already lead the sound); loudness sets how far it opens. Closures are not
-    smoothed: a p/b/m presses the lips together on its frames whatever the jaw does. In pauses the lips rest
-    lightly together."""
+    """Visemes shape the mouth (they already lead the sound); loudness sets how far it opens. Articulators move,
+    they do not switch: the jaw and lip shapes follow their targets through a zero-phase smoothing (no lag), and
+    the lips approach and leave each p/b/m over the two frames either side, while the closure itself stays exact
+    (on its frames the lips meet and the jaw is shut) and the lips keep their rounding or spreading through it.
+    Where the sound goes quiet the lips rest lightly together, in a pause (200 ms or more) firmly."""
     mouth = visemes @ _MOUTH  # (n, 6)
-    jaw = np.minimum(_attack_release(_lead(opening) * mouth[:, 0], attack=0.9, release=0.6), 1.2)
-    resting = _lead(_attack_release(silent.astype(float), 0.35, 0.6)) * PAUSE_PRESS
-    press = np.maximum(visemes[:, VISEME_INDEX["closed"]], resting)
-    tracks[:, CHANNEL_INDEX["jaw_open"]] = jaw * (1.0 - 0.85 * press)  # lips can only meet with the jaw nearly shut
-    for column, name in enumerate(("lip_spread", "lip_round", "upper_lip_raise", "lower_lip_tuck", "teeth_show"), 1):
-        tracks[:, CHANNEL_INDEX[name]] = _attack_release(mouth[:, column], 0.7, 0.5)
+    closure = visemes[:, VISEME_INDEX["closed"]]
+    jaw = np.minimum(_smooth(_lead(opening) * mouth[:, 0], JAW_SMOOTH_FRAMES), 1.2)
+    # Lips rest lightly together whenever the sound goes quiet, and firmly in a pause.
+    resting = _lead(np.maximum(_attack_release(silent.astype(float), 0.35, 0.6) * QUIET_PRESS,
+                               _attack_release(_pauses(silent).astype(float), 0.35, 0.6) * PAUSE_PRESS))
+    approach = closure.copy()
+    for distance, share in enumerate(CLOSURE_APPROACH, 1):
+        approach[distance:] = np.maximum(approach[distance:], share * closure[:-distance])
+        approach[:-distance] = np.maximum(approach[:-distance], share * closure[distance:])
+    press = np.maximum(approach, resting)
+    # Lips can only meet with the jaw nearly shut, and on a p/b/m's own frames it is shut.
+    tracks[:, CHANNEL_INDEX["jaw_open"]] = jaw * (1.0 - JAW_PRESS * press) * (1.0 - closure)
+    shapes = _smooth(_carried_across(mouth[:, 1:], closure, SHAPES_CARRIED), LIP_SMOOTH_FRAMES)
+    for column, name in enumerate(("lip_spread", "lip_round", "upper_lip_raise", "lower_lip_tuck", "teeth_show")):
+        tracks[:, CHANNEL_INDEX[name]] = shapes[:, column]
     tracks[:, CHANNEL_INDEX["lip_press"]] = press
+
+
+def _carried_across(shapes: np.ndarray, closure: np.ndarray, columns: Sequence[int]) -> np.ndarray:
+    """`shapes` with the given columns interpolated across the frames of each p/b/m: the lips keep rounding or
+    spreading while they are pressed together ("b" in "boat" is already rounded), so a closure does not pull the
+    vowels beside it back to neutral."""
+    carried = shapes.copy()
+    held, free = np.flatnonzero(closure >= 1.0), np.flatnonzero(closure < 1.0)
+    if len(held) and len(free):
+        for column in columns:
+            carried[held, column] = np.interp(held, free, shapes[free, column])
+    return carried
+
+
+def _pauses(silent: np.ndarray) -> np.ndarray:
+    """The silent frames that belong to a pause (a silent stretch of at least PAUSE_FRAMES), not the brief quiet
+    of a stop consonant inside a word."""
+    pauses = np.zeros_like(silent)
+    starts = np.flatnonzero(silent & ~np.concatenate([[False], silent[:-1]]))
+    for start in starts:
+        end = start + int(np.argmin(silent[start:])) if not silent[start:].all() else len(silent)
+        if end - start >= PAUSE_FRAMES:
+            pauses[start:end] = True
+    return pauses
+
+
+def _smooth(track: np.ndarray, sigma_frames: float) -> np.ndarray:
+    """Zero-phase Gaussian smoothing along time (edges held), for one track or columns of tracks."""
+    columns = track.reshape(len(track), -1)
+    return blur_tracks(columns, sigma_frames).reshape(track.shape)
 
 
 def _pulses_at(frames: np.ndarray, n: int, fps: int) -> np.ndarray:

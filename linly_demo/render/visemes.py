@@ -73,7 +73,7 @@ def visemes_from_phonemes(symbols: Sequence[str], starts: Sequence[float], durat
             continue
         targets[span] = 0.0
         targets[span, VISEME_INDEX[viseme]] = 1.0
-    weights = _frame_average(_blur(targets, COARTICULATION_SECONDS / step), times, n_frames, fps)
+    weights = _frame_average(blur_tracks(targets, COARTICULATION_SECONDS / step), times, n_frames, fps)
     for start, end in closures:
         _force_closed(weights, start, end, fps)
     return weights
@@ -95,7 +95,7 @@ def visemes_from_audio(features: SpeechFeatures) -> np.ndarray:
     fricative = speaking & (voiced < 0.45)
     targets[:, VISEME_INDEX["labiodental"]] = np.where(fricative & (features.high_band < 0.35), 0.6, 0)
     targets[:, VISEME_INDEX["dental"]] = np.where(fricative & (features.high_band >= 0.35), 0.8, 0)
-    weights = _blur(targets, 0.6)
+    weights = blur_tracks(targets, 0.6)
     weights /= weights.sum(axis=1, keepdims=True)
     lead = int(round(LEAD_SECONDS * features.fps))
     weights = np.concatenate([weights[lead:], np.repeat(weights[-1:], lead, axis=0)]) if lead else weights
@@ -117,7 +117,8 @@ def _closure_frames(features: SpeechFeatures) -> list[int]:
     return closures
 
 
-def _blur(tracks: np.ndarray, sigma_samples: float) -> np.ndarray:
+def blur_tracks(tracks: np.ndarray, sigma_samples: float) -> np.ndarray:
+    """Zero-phase Gaussian smoothing of (n, channels) tracks along time, edges held."""
     radius = max(1, int(3 * sigma_samples))
     kernel = np.exp(-0.5 * (np.arange(-radius, radius + 1) / max(sigma_samples, 1e-6)) ** 2)
     kernel /= kernel.sum()
