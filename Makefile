@@ -41,6 +41,7 @@ security: $(VENV)/.dev
 bench: $(VENV)/.dev
 	$(PY) -m benchmarks.portrait_bench
 	$(PY) -m benchmarks.render_bench
+	$(PY) -m benchmarks.naturalness_bench
 	$(PY) -m benchmarks.voice_bench
 	$(PY) -m benchmarks.load_bench
 	$(PY) -m benchmarks.watermark_bench

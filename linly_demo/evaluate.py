@@ -78,6 +78,8 @@ class QualityReport:
     head_travel: float | None = None
     blinks_per_minute: float | None = None
     sharpness_ratio: float | None = None  # with the photo only
+    mouth_opening_p90: float | None = None  # inner-lip gap over the eye distance: how wide it opens
+    mouth_opening_max: float | None = None
 
     def targets(self) -> dict[str, tuple[str, float]]:
         return {**TARGETS, **(TEXT_TARGETS if self.bilabial_closure_rate is not None else {})}

@@ -38,6 +38,9 @@ class Naturalness:
     head_travel: float | None
     blinks_per_minute: float | None
     sharpness_ratio: float | None = None  # only with the photo
+    # How wide the mouth opens (inner-lip gap over the eye distance), reported beside the real videos' range.
+    mouth_opening_p90: float | None = None
+    mouth_opening_max: float | None = None
 
     def as_fields(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -57,6 +60,8 @@ def naturalness(measured: FrameMeasurements) -> Naturalness:
         head_roll_std_deg=float(np.std(np.degrees(roll(marks)))),
         head_travel=head_travel(marks),
         blinks_per_minute=blink_onsets(eye_aspect_ratio(marks)) / seconds * 60.0,
+        mouth_opening_p90=float(np.percentile(gap, 90)),
+        mouth_opening_max=float(np.max(gap)),
     )
 
 

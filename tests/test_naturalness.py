@@ -55,6 +55,10 @@ def test_a_mouth_snapping_every_frame_reverses_and_is_high_frequency() -> None:
     assert high_frequency_share(np.sin(2 * np.pi * 9 * np.arange(n) / FPS), FPS) > 0.95
     assert reversals(np.array([0.0, 1.0, 0.0, 1.0, 0.0])) == 3
     assert reversals(np.array([0.0, 1.0, 0.9, 1.0, 0.0])) == 0  # small wiggles are not reversals
+    # How wide it opens, over the eye distance (60 px): the snapping mouth opens 12 px on half its frames.
+    assert snap.mouth_opening_max == pytest.approx(12 / 60, abs=0.01)
+    assert snap.mouth_opening_p90 == pytest.approx(12 / 60, abs=0.01)
+    assert calm.mouth_opening_p90 == pytest.approx(np.percentile(smooth, 90) / 60, abs=0.01)
 
 
 def test_head_roll_travel_and_blinks_are_read_from_the_landmarks() -> None:
