@@ -10,7 +10,8 @@ from linly_demo.ephemeral import EphemeralRoot
 from linly_demo.errors import IdentityDrift
 from linly_demo.portrait.identity import IdentityCheck
 from linly_demo.portrait.pipeline import PortraitFeatures, PortraitModels, PortraitPipeline
-from linly_demo.render.pipeline import render_video
+from linly_demo.render.driving import CHANNEL_INDEX, CHANNELS, DrivingSignals
+from linly_demo.render.pipeline import identity_positions, render_video
 from tests.conftest import FACES
 from tests.speech import synthetic_voice
 
@@ -56,3 +57,15 @@ def test_frames_without_a_face_are_refused(astronaut_features: PortraitFeatures,
     with pytest.raises(IdentityDrift):
         check([astronaut_features.template.copy(), blank])
     check([astronaut_features.template.copy()])  # the portrait itself passes
+
+
+def test_the_identity_is_checked_on_frames_with_the_eyes_open() -> None:
+    # A face with its eyes shut (and its mouth open) is one the detector can miss: a blink must not refuse a render.
+    coefficients = np.zeros((100, len(CHANNELS)), np.float32)
+    blinking = [0, 1, 2, 32, 33, 34, 65, 66, 67, 97, 98, 99]  # a blink over each of the evenly spread frames
+    coefficients[blinking, CHANNEL_INDEX["blink"]] = 1.0
+    positions = identity_positions(DrivingSignals(25, coefficients))
+    assert len(positions) == 4 and not set(positions) & set(blinking)
+    assert positions[0] < 10 and positions[-1] > 90 and 25 < positions[1] < 40 and 60 < positions[2] < 75
+    shut = DrivingSignals(25, np.ones((3, len(CHANNELS)), np.float32))  # eyes never open: the spread frames
+    assert identity_positions(shut) == (0, 1, 2)
