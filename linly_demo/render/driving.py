@@ -240,10 +240,9 @@ def _carried_across(shapes: np.ndarray, closure: np.ndarray, columns: Sequence[i
 def _pauses(silent: np.ndarray) -> np.ndarray:
     """The silent frames that belong to a pause (a silent stretch of at least PAUSE_FRAMES), not the brief quiet
     of a stop consonant inside a word."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], silent.astype(np.int8), [0]])))  # run starts, then ends
     pauses = np.zeros_like(silent)
-    starts = np.flatnonzero(silent & ~np.concatenate([[False], silent[:-1]]))
-    for start in starts:
-        end = start + int(np.argmin(silent[start:])) if not silent[start:].all() else len(silent)
+    for start, end in zip(edges[::2], edges[1::2], strict=True):
         if end - start >= PAUSE_FRAMES:
             pauses[start:end] = True
     return pauses
