@@ -20,6 +20,8 @@ import argparse
 from collections import defaultdict
 from pathlib import Path
 
+import numpy as np
+
 from benchmarks.samples import astronaut_bytes, has_astronaut
 from linly_demo.audio import Speech, speech_from_pcm
 from linly_demo.config import Settings
@@ -47,12 +49,13 @@ def photos(named: list[Path]) -> list[tuple[str, bytes]]:
     return found + [(path.stem, path.read_bytes()) for path in sorted(faces.glob("*")) if faces.is_dir()]
 
 
-def measure(evaluator: VideoEvaluator, features: PortraitFeatures, speech: Speech, ephemeral: EphemeralRoot,
-            seed: int, spoken: SynthesizedSpeech | None) -> QualityReport:
+def measure(evaluator: VideoEvaluator, features: PortraitFeatures, reference: np.ndarray, speech: Speech,
+            ephemeral: EphemeralRoot, seed: int, spoken: SynthesizedSpeech | None) -> QualityReport:
+    """One render of `speech` (with its synthesis `spoken` for text) measured against the portrait's dlib
+    descriptor `reference`; the video is deleted once measured."""
     rendered = render_video(features, speech, ephemeral, seed=seed,
                             phonemes=spoken.phonemes if spoken is not None else None)
     try:
-        reference = evaluator.reference_descriptor(features.template, features.landmarks68)
         return evaluator.evaluate(rendered.video.path, reference, SENTENCE if spoken is not None else None,
                                   spoken=spoken)
     finally:
@@ -93,12 +96,13 @@ def main() -> None:
     speech_ranges: dict[str, list[float]] = defaultdict(list)
     for name, photo in photos(args.photos):
         features = pipeline.process_bytes(photo)
+        reference = evaluator.reference_descriptor(features.template, features.landmarks68)
         print(f"{name} (template {features.template_size} px)")
         for seed in seeds:
-            report = measure(evaluator, features, sentence, ephemeral, seed, spoken)
+            report = measure(evaluator, features, reference, sentence, ephemeral, seed, spoken)
             print(row(f"text, seed {seed}", report, TEXT_FIGURES, text_ranges), flush=True)
         for clip, speech in recordings:
-            report = measure(evaluator, features, speech, ephemeral, 0, None)
+            report = measure(evaluator, features, reference, speech, ephemeral, 0, None)
             print(row(f"speech {clip}", report, SPEECH_FIGURES, speech_ranges), flush=True)
     for title, ranges in (("text", text_ranges), ("real speech", speech_ranges)):
         if ranges:
