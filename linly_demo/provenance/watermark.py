@@ -5,8 +5,10 @@ GRID x GRID cells; a fixed public synchronisation pattern and one pseudo-random 
 (48 payload bits + a CRC-32) are summed at cell level, the bits' patterns signed by their values, upsampled
 smoothly to the frame size, weighted by the local brightness (less in dark areas, where a step shows most) and
 added to the luma of every frame: one static offset of about 2-2.6 levels (std, on 0-255; PSNR about 40 dB).
-The amplitudes are informed by the host picture, the render's estimate of its mean frame: each pattern's also
-cancels what that picture itself contributes to the pattern's detector reading.
+The amplitudes are informed by the host picture, the render's estimate of its mean frame, in the centre and in
+the border (CROP_SHARE) apart: solved so that each pattern's detector reading there is its target, cancelling what
+that picture contributes and what the patterns leak into one another's readings, so a crop to the centre keeps
+readings the centre was made to give.
 Detection averages the video's frames (moving parts blur, the mark does not), whitens the average (local mean
 and contrast removed), finds the synchronisation pattern over scales and positions (FFT cross-correlation over
 every offset at each scale: crops and resizes move the grid; the unmoved frame is always among the candidates),
@@ -36,6 +38,7 @@ GRID = 64  # cells across the frame (8 px at 512)
 SAMPLES_PER_CELL = 4  # the detector's resolution
 AMPLITUDE_SYNC, AMPLITUDE_BIT = 1.0, 0.285  # luma levels per cell (0-255 scale), before the host correction
 CANDIDATES = 8
+CROP_SHARE = 0.1  # the border informed apart from the centre (the crop the mark is measured against)
 LUMINANCE_EXPONENT, LUMINANCE_WEIGHT_RANGE = 0.7, (0.35, 1.3)
 PAYLOAD_BITS, CRC_BITS = 48, 32
 CRC_POLY = 0x04C11DB7  # CRC-32 (IEEE 802.3)
@@ -91,11 +94,14 @@ def _patterns() -> tuple[np.ndarray, np.ndarray]:
     return sync, bits
 
 
-def _responses(luma: np.ndarray) -> tuple[np.ndarray, float]:
-    """What the detector reads at the unmoved alignment: each bit's correlation and the sync correlation."""
+def _responses(luma: np.ndarray, region: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+    """What the detector reads at the unmoved alignment, over the reference samples `region` marks (all when
+    None): each bit's correlation and the sync correlation."""
     sync, patterns = _references()
     size = sync.shape[0]
     visible = _whiten(cv2.resize(luma, (size, size), interpolation=cv2.INTER_AREA))
+    if region is not None:
+        visible = visible * region
     return np.tensordot(patterns, visible, axes=((1, 2), (0, 1))), float((sync * visible).sum())
 
 
@@ -107,23 +113,49 @@ def luminance_weight(host_luma: np.ndarray) -> np.ndarray:
     return np.clip(weight, *LUMINANCE_WEIGHT_RANGE).astype(np.float32)
 
 
+@functools.lru_cache(maxsize=1)
+def _regions() -> tuple[tuple[np.ndarray, np.ndarray], ...]:
+    """The centre (all but CROP_SHARE of the cells off every border) and the border around it, each as a cell
+    mask (GRID, GRID) and a detector-sample mask: the mark is informed on each apart, so a video cropped to its
+    centre still reads what the centre was made to read."""
+    cells, samples = np.zeros((GRID, GRID), np.float32), np.zeros((GRID * SAMPLES_PER_CELL,) * 2, np.float32)
+    edge = int(round(CROP_SHARE * GRID))
+    cells[edge:GRID - edge, edge:GRID - edge] = 1
+    samples[edge * SAMPLES_PER_CELL:(GRID - edge) * SAMPLES_PER_CELL,
+            edge * SAMPLES_PER_CELL:(GRID - edge) * SAMPLES_PER_CELL] = 1
+    return (cells, samples), (1 - cells, 1 - samples)
+
+
 def mark_image(payload: Payload, host_luma: np.ndarray) -> np.ndarray:
     """The luma offset (frame size, float32) that carries `payload` on frames like `host_luma` (their mean
-    luma). Informed: each pattern's amplitude also cancels what the host itself contributes to that pattern's
-    detector reading, so the photo's own structure does not drown the bits."""
+    luma). Informed: in the centre and in the border apart, the amplitudes are solved so that every pattern's
+    reading there is its target (the bit's sign, the sync's strength), cancelling what the host contributes
+    (up to 3 bit amplitudes) and what the patterns leak into each other's readings (random patterns overlap
+    by about 1/GRID each)."""
     sync, patterns = _patterns()
     height, width = host_luma.shape
     weight = luminance_weight(host_luma)
     upsample = lambda cells: weight * cv2.resize(cells.astype(np.float32), (width, height),  # noqa: E731
                                                  interpolation=cv2.INTER_CUBIC)
-    host_bits, host_sync = _responses(host_luma)
-    gain_bit = _responses(host_luma + upsample(patterns[0]))[0][0] - host_bits[0]
-    gain_sync = _responses(host_luma + upsample(sync))[1] - host_sync
+    every = np.concatenate([patterns, sync[None]])
+    flat = every.reshape(len(every), -1).astype(np.float64)
+    cell_weight = cv2.resize(weight, (GRID, GRID), interpolation=cv2.INTER_AREA).astype(np.float64).ravel()
     signs = payload.bits().astype(np.float64) * 2 - 1
-    limit = 3 * AMPLITUDE_BIT
-    bit_amplitudes = signs * AMPLITUDE_BIT - np.clip(host_bits / gain_bit, -limit, limit)
-    sync_amplitude = AMPLITUDE_SYNC - float(np.clip(host_sync / gain_sync, -AMPLITUDE_SYNC, AMPLITUDE_SYNC))
-    return upsample(sync_amplitude * sync + np.tensordot(bit_amplitudes, patterns, axes=1))
+    targets = np.concatenate([signs * AMPLITUDE_BIT, [AMPLITUDE_SYNC]])
+    limits = np.concatenate([np.full(len(patterns), 3 * AMPLITUDE_BIT), [AMPLITUDE_SYNC]])
+    cells = np.zeros((GRID, GRID))
+    for region_cells, region_samples in _regions():
+        host_bits, host_sync = _responses(host_luma, region_samples)
+        gain_bit = _responses(host_luma + upsample(patterns[0] * region_cells), region_samples)[0][0] - host_bits[0]
+        gain_sync = _responses(host_luma + upsample(sync * region_cells), region_samples)[1] - host_sync
+        gains = np.concatenate([np.full(len(patterns), gain_bit), [gain_sync]])
+        overlap = (flat * (cell_weight * region_cells.ravel())) @ flat.T  # the patterns' cross-talk here
+        overlap /= np.sqrt(np.outer(np.diag(overlap), np.diag(overlap)))
+        host = np.concatenate([host_bits, [host_sync]])
+        wanted = gains * targets - np.clip(host, -limits * np.abs(gains), limits * np.abs(gains))
+        amplitudes = np.linalg.solve(overlap * np.sqrt(np.outer(gains, gains)), wanted)
+        cells += region_cells * np.tensordot(amplitudes, every, axes=1)
+    return upsample(cells)
 
 
 @dataclass(frozen=True)
