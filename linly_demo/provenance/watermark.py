@@ -4,7 +4,7 @@ Method (spread spectrum on a frame-relative grid, with a synchronisation pattern
 GRID x GRID cells; a fixed public synchronisation pattern and one pseudo-random +-1 pattern per coded bit
 (48 payload bits + a CRC-32) are summed at cell level, the bits' patterns signed by their values, upsampled
 smoothly to the frame size, weighted by the local brightness (less in dark areas, where a step shows most) and
-added to the luma of every frame: one static offset of about 2-2.6 levels (std, on 0-255; PSNR about 40 dB).
+added to the luma of every frame: one static offset of about 1.9-2.9 levels (std, on 0-255; PSNR about 40 dB).
 The amplitudes are informed by the host picture, the render's estimate of its mean frame, in the centre and in
 the border (CROP_SHARE) apart: solved so that each pattern's detector reading there is its target, cancelling what
 that picture contributes and what the patterns leak into one another's readings, so a crop to the centre keeps
