@@ -16,8 +16,9 @@ def main(url: str, photo: str, speech: str, sample: str) -> None:
     client = Client(url, verbose=False)
     result = {}
     result["portrait"] = client.predict(handle_file(photo), api_name="/process_portrait")[2]
-    result["enroll"] = client.predict(True, "ada", PASSPHRASE, handle_file(sample), api_name="/enroll_voice")[0]
-    video = client.predict(None, "Maybe Bob put the blue boat by the pier.", "en", True, "ada", PASSPHRASE,
+    result["enroll"] = client.predict(True, "ada lovelace", PASSPHRASE, handle_file(sample),
+                                      api_name="/enroll_voice")[0]
+    video = client.predict(None, "Maybe Bob put the blue boat by the pier.", "en", True, "ada lovelace", PASSPHRASE,
                            api_name="/generate")[0]
     with av.open(video) as container:
         result["voice_video"] = [container.streams.video[0].codec_context.name,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import stat
 import time
 from pathlib import Path
@@ -38,8 +39,13 @@ def test_a_record_holds_neither_handle_nor_voice_and_opens_only_with_the_passphr
     assert set(os.listdir(store.root)) - before == {path.name}
     data = path.read_bytes()
     assert data.startswith(MAGIC)
-    for needle in (b"ada", b"Ada", b"lovelace", "Ada Lovelace".encode("utf-16-le")):
-        assert needle.lower() not in data.lower() and needle not in path.name.encode()
+    # The name is the store's keyed digest and nothing else (hex, so short words like "ada" may occur in it by
+    # chance); the record holds the handle in no encoding. Needles are 8+ bytes so random ciphertext cannot hold one.
+    assert re.fullmatch(r"[0-9a-f]{40}\.voice", path.name)
+    assert path.name != store.record_path("Ada").name
+    for handle in ("Ada Lovelace", "ada lovelace", "Lovelace"):
+        for needle in (handle.encode(), handle.encode("utf-16-le"), handle.encode("utf-16-be")):
+            assert needle not in data and needle.lower() not in data.lower()
     frames = voiceprint.codebook.cepstra
     for encoded in (frames.astype("<f2"), frames.astype("<f4"), frames.astype("<f8")):
         assert encoded.tobytes()[:16] not in data
