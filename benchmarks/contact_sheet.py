@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image
 
 from benchmarks.samples import astronaut_bytes, has_astronaut
-from linly_demo.audio import Speech, speech_from_pcm
+from linly_demo.audio import Speech, speech_with_rest
 from linly_demo.config import Settings
 from linly_demo.portrait.pipeline import PortraitPipeline
 from linly_demo.render.driving import CHANNEL_INDEX, DrivingSignals, driving_from_speech, viseme_pose
@@ -82,7 +82,7 @@ def strips(pipeline: PortraitPipeline, photo: bytes, tile: int) -> tuple[np.ndar
     """(mouth strip over the first 20 frames of the sentence, eye strip over the 20 frames around a blink)."""
     features = pipeline.process_bytes(photo)
     spoken = Speaker().speak(SENTENCE)
-    speech = speech_from_pcm(spoken.samples, spoken.sample_rate)
+    speech = speech_with_rest(spoken.samples, spoken.sample_rate)
     driving = driving_from_speech(speech, 25, 0, spoken.phonemes)
     frames = np.concatenate(list(render_frames(features, driving)))
     marks = features.landmarks68

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.samples import astronaut_bytes, has_astronaut
-from linly_demo.audio import Speech, speech_from_pcm
+from linly_demo.audio import Speech, speech_with_rest
 from linly_demo.config import Settings
 from linly_demo.ephemeral import EphemeralRoot
 from linly_demo.evaluate import QualityReport, VideoEvaluator
@@ -89,7 +89,7 @@ def main() -> None:
     pipeline = PortraitPipeline(settings, ephemeral=ephemeral)
     evaluator = VideoEvaluator()
     spoken = Speaker().speak(SENTENCE)
-    sentence = speech_from_pcm(spoken.samples, spoken.sample_rate)
+    sentence = speech_with_rest(spoken.samples, spoken.sample_rate)  # as the app renders text
     recordings = [(f"speaker {speaker}", speech) for speaker in SPEAKERS
                   if (speech := real_speech_with_pauses(speaker)) is not None]
     text_ranges: dict[str, list[float]] = defaultdict(list)

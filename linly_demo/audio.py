@@ -29,6 +29,7 @@ from linly_demo.errors import (
 )
 
 SPEECH_RATE = 16_000
+REST_SECONDS = 0.3  # silence after synthesised speech, for the face to come to rest (speech_with_rest)
 # Loudest 30 ms window quieter than this (dBFS) counts as silence-only.
 SILENCE_DBFS = -50.0
 
@@ -56,6 +57,16 @@ def speech_from_pcm(samples: np.ndarray, sample_rate: int) -> Speech:
     mono = np.clip(mono, -1.0, 1.0)
     mono.setflags(write=False)
     return Speech(mono, SPEECH_RATE)
+
+
+def speech_with_rest(samples: np.ndarray, sample_rate: int, rest_seconds: float = REST_SECONDS) -> Speech:
+    """Synthesised PCM as `Speech` (see speech_from_pcm) followed by `rest_seconds` of silence: eSpeak NG stops on
+    the last phoneme's final sample, and a clip cut there ends on a frame with the mouth open mid-word; a speaker's
+    mouth closes after the last word, so the clip holds that silence for the face to come to rest."""
+    speech = speech_from_pcm(samples, sample_rate)
+    rested = np.concatenate([speech.samples, np.zeros(int(round(rest_seconds * SPEECH_RATE)), np.float32)])
+    rested.setflags(write=False)
+    return Speech(rested, SPEECH_RATE)
 
 
 def sniff_container(data: bytes) -> str | None:

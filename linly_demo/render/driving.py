@@ -3,7 +3,9 @@
 Guarantees: one row per video frame; mouth shapes come from visemes (exact from eSpeak's phonemes for text,
 estimated from the signal for uploaded speech) while loudness sets the overall opening; the mouth leads the sound
 by one frame (40 ms at 25 fps) and moves towards its targets at a finite speed (no frame switches from shut to
-open), approaching and leaving every p/b/m over two frames and closing exactly on it, and rests in pauses; blinks
+open), approaching and leaving every p/b/m over two frames and closing exactly on it (the jaw is the smoothest track
+near its targets that is shut on every p/b/m, so a short vowel between two closures opens less than a long one),
+and rests in pauses; blinks
 are random, 2-4 s apart (about 20 a minute, at different frames for different seeds), about 150 ms long; the eyes
 fixate 1-4 s at a time, mostly near the camera, with quick saccades between and a slight drift; the head
 rolls and drifts as real talking heads do (a roll spread of 0.7-1.3 degrees drawn per clip, slow drift, a tilt to a
@@ -19,6 +21,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
+from scipy.linalg import solveh_banded
 
 from linly_demo.audio import Speech
 from linly_demo.render.prosody import SpeechFeatures, speech_features
@@ -79,6 +82,7 @@ PAUSE_PRESS = 0.8  # how firmly the lips rest together in a pause
 QUIET_PRESS = 0.6  # and, lightly, in the brief quiet of a stop consonant
 JAW_PRESS = 0.85  # how far pressing the lips raises the jaw
 JAW_SMOOTH_FRAMES = 1.2  # std of the jaw's zero-phase smoothing, in frames
+JAW_STIFFNESS = 0.5  # weight of the jaw's acceleration against its distance from its targets (see _shut_on)
 LIP_SMOOTH_FRAMES = 0.5  # the same for the lip shapes
 SHAPES_CARRIED = (0, 1)  # lip spread and rounding (columns of the lip shapes) carry across a p/b/m
 CLOSURE_APPROACH = (0.45, 0.2)  # how far the lips are pressed one and two frames from a p/b/m's frames
@@ -202,7 +206,8 @@ def _loudness_mouth(tracks: np.ndarray, features: SpeechFeatures, speaking: np.n
 
 def _viseme_mouth(tracks: np.ndarray, visemes: np.ndarray, opening: np.ndarray, silent: np.ndarray) -> None:
     """Visemes shape the mouth (they already lead the sound); loudness sets how far it opens. Articulators move,
-    they do not switch: the jaw and lip shapes follow their targets through a zero-phase smoothing (no lag), and
+    they do not switch: the jaw and lip shapes follow their targets through a zero-phase smoothing (no lag), the
+    jaw as a mass that has to be exactly shut on every p/b/m (_shut_on), and
     the lips approach and leave each p/b/m over the two frames either side, while the closure itself stays exact
     (on its frames the lips meet and the jaw is shut) and the lips keep their rounding or spreading through it.
     Where the sound goes quiet the lips rest lightly together, in a pause (200 ms or more) firmly."""
@@ -217,12 +222,44 @@ def _viseme_mouth(tracks: np.ndarray, visemes: np.ndarray, opening: np.ndarray, 
         approach[distance:] = np.maximum(approach[distance:], share * closure[:-distance])
         approach[:-distance] = np.maximum(approach[:-distance], share * closure[distance:])
     press = np.maximum(approach, resting)
-    # Lips can only meet with the jaw nearly shut, and on a p/b/m's own frames it is shut.
-    tracks[:, CHANNEL_INDEX["jaw_open"]] = jaw * (1.0 - JAW_PRESS * press) * (1.0 - closure)
+    # Lips can only meet with the jaw nearly shut, and on a p/b/m's own frames it is shut; between closures the
+    # jaw moves as a mass does, so a short vowel squeezed between two of them opens less than a long one.
+    tracks[:, CHANNEL_INDEX["jaw_open"]] = _shut_on(jaw * (1.0 - JAW_PRESS * press), closure >= 1.0, JAW_STIFFNESS)
     shapes = _smooth(_carried_across(mouth[:, 1:], closure, SHAPES_CARRIED), LIP_SMOOTH_FRAMES)
     for column, name in enumerate(("lip_spread", "lip_round", "upper_lip_raise", "lower_lip_tuck", "teeth_show")):
         tracks[:, CHANNEL_INDEX[name]] = shapes[:, column]
     tracks[:, CHANNEL_INDEX["lip_press"]] = press
+
+
+def _shut_on(target: np.ndarray, shut: np.ndarray, stiffness: float) -> np.ndarray:
+    """The track nearest `target` with little acceleration that is exactly 0 on the `shut` frames: it minimises
+    sum (x - target)^2 + stiffness * sum (second difference of x)^2 with x = 0 there (a zero-phase low-pass with
+    hard constraints: away from them a frequency f keeps 1 / (1 + stiffness (2 - 2 cos 2 pi f / fps)^2) of its
+    amplitude), clipped at 0. Removing the shut frames keeps the system banded, so it is solved in linear time."""
+    n = len(target)
+    free = np.flatnonzero(~shut)
+    out = np.zeros(n)
+    if n < 3 or not len(free):
+        return np.where(shut, 0.0, np.maximum(target, 0.0))
+    normal = stiffness * _second_difference_gram(n)
+    normal[2] += 1.0
+    reduced = np.zeros((3, len(free)))
+    for offset in range(3):  # the band `offset` above the diagonal, numbered over the free frames
+        rows, columns = free[:len(free) - offset], free[offset:]
+        distance = columns - rows
+        reduced[2 - offset, offset:] = np.where(distance <= 2, normal[2 - np.minimum(distance, 2), columns], 0.0)
+    out[free] = solveh_banded(reduced, target[free])
+    return np.maximum(out, 0.0)
+
+
+def _second_difference_gram(n: int) -> np.ndarray:
+    """D^T D for the (n - 2) x n second-difference matrix D, in solveh_banded's upper form: row 0 the band two
+    above the diagonal, row 1 the band one above, row 2 the diagonal, each entry in its column."""
+    k = np.arange(n)
+    two_above = (k >= 2).astype(float)
+    above = -2.0 * (k >= 2) - 2.0 * ((k >= 1) & (k <= n - 2))
+    diagonal = 1.0 * (k <= n - 3) + 4.0 * ((k >= 1) & (k <= n - 2)) + 1.0 * (k >= 2)
+    return np.stack([two_above, above, diagonal])
 
 
 def _carried_across(shapes: np.ndarray, closure: np.ndarray, columns: Sequence[int]) -> np.ndarray:

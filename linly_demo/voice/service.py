@@ -18,7 +18,7 @@ from typing import Protocol
 
 import numpy as np
 
-from linly_demo.audio import SPEECH_RATE, Speech, decode_audio, speech_from_pcm
+from linly_demo.audio import SPEECH_RATE, Speech, decode_audio, speech_with_rest
 from linly_demo.audit import AuditLog
 from linly_demo.config import Settings
 from linly_demo.ephemeral import EphemeralRoot
@@ -71,7 +71,7 @@ class VoiceService:
     def speak(self, text: str, language: str = "en") -> SpokenText:
         """Plain TTS (no voiceprint involved)."""
         spoken = Speaker().speak(text, language)
-        return SpokenText(speech_from_pcm(spoken.samples, spoken.sample_rate), spoken.phonemes, language, "tts")
+        return SpokenText(speech_with_rest(spoken.samples, spoken.sample_rate), spoken.phonemes, language, "tts")
 
     def enroll(self, consent: object, handle: str, passphrase: str, samples: Sequence[bytes | str | os.PathLike[str]],
                subject: str | None = None) -> Enrollment:
@@ -150,7 +150,7 @@ class VoiceService:
             raise
         spoken, samples = VoiceConverter(voiceprint.codebook).speak(Speaker(), text, language)
         self._audit.record("voice.synthesis", "ok", subject)
-        return SpokenText(speech_from_pcm(samples, SPEECH_RATE), spoken.phonemes, language, "enrolled")
+        return SpokenText(speech_with_rest(samples, SPEECH_RATE), spoken.phonemes, language, "enrolled")
 
     def erase(self, handle: str, passphrase: str, subject: str | None = None) -> None:
         """Delete the voiceprint (also how consent is withdrawn); needs the passphrase that opens it."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from linly_demo.audio import speech_from_pcm
+from linly_demo.audio import speech_with_rest
 from linly_demo.ephemeral import EphemeralRoot
 from linly_demo.evaluate import TEXT_TARGETS, VideoEvaluator
 from linly_demo.portrait.pipeline import PortraitFeatures, PortraitPipeline
@@ -31,7 +31,7 @@ def spoken():
 
 def measure(features: PortraitFeatures, spoken, ephemeral: EphemeralRoot, evaluator: VideoEvaluator,
             mode: str = "visemes"):
-    speech = speech_from_pcm(spoken.samples, spoken.sample_rate)
+    speech = speech_with_rest(spoken.samples, spoken.sample_rate)  # as the app renders text
     rendered = render_video(features, speech, ephemeral, phonemes=spoken.phonemes, mode=mode)
     try:
         reference = evaluator.reference_descriptor(features.template, features.landmarks68)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from linly_demo.audio import Speech, speech_from_pcm
-from linly_demo.naturalness import reversals
-from linly_demo.render.driving import CHANNEL_INDEX, driving_from_speech
+from linly_demo.audio import REST_SECONDS, Speech, speech_from_pcm, speech_with_rest
+from linly_demo.naturalness import high_frequency_share, reversals
+from linly_demo.render.driving import CHANNEL_INDEX, _shut_on, driving_from_speech
 from linly_demo.render.visemes import VISEME_INDEX, VISEMES, viseme_of, visemes_from_phonemes
 from linly_demo.voice.tts import Speaker
 
@@ -115,3 +115,43 @@ def test_the_mouth_moves_between_targets_instead_of_switching(sentence: str) -> 
     assert reversals(opening) == 0
     baseline = np.abs(np.diff(opening)).max() / opening.max()
     assert baseline < 0.7  # no frame jumps most of the way from shut to fully open
+
+
+def test_the_jaw_moves_as_a_mass_and_the_sentence_comes_to_rest() -> None:
+    """Between closures the jaw is the smoothest track near its targets that is shut on every p/b/m: the short "be"
+    squeezed between two b's opens less than the long "Bob", the opening the driving asks for keeps little of its
+    variance above 6 Hz (the snapping open-shut of the previous switch-like jaw kept 0.115 of it on this sentence),
+    and the silence the app adds after synthesised speech lets the mouth close before the clip ends."""
+    spoken = Speaker().speak(SENTENCE)
+    speech = speech_with_rest(spoken.samples, spoken.sample_rate)
+    assert speech.duration - len(spoken.samples) / spoken.sample_rate == pytest.approx(REST_SECONDS, abs=1e-3)
+    driving = driving_from_speech(speech, 25, 0, spoken.phonemes)
+    jaw = driving.track("jaw_open")
+    closed = np.flatnonzero(driving.visemes[:, VISEME_INDEX["closed"]] == 1.0)
+    assert (jaw[closed] == 0.0).all()
+    spans = [(a, b) for a, b in zip(closed[:-1], closed[1:], strict=True) if b - a > 1]  # open stretches
+    short, long = min(spans, key=lambda s: s[1] - s[0]), max(spans[:4], key=lambda s: s[1] - s[0])
+    assert jaw[short[0]:short[1]].max() < 0.35 * jaw[long[0]:long[1]].max()  # measured 0.22 (a switch: 0.47)
+    assert high_frequency_share(jaw, 25) <= 0.05  # measured 0.02
+    assert jaw[-3:].max() < 0.01 and driving.track("lip_press")[-1] > 0.5
+
+
+def test_shut_on_is_the_constrained_least_squares_track() -> None:
+    """`_shut_on` equals the dense solution of its objective, is exactly 0 on the shut frames, and damps a
+    frequency as its docstring says away from the constraints."""
+    rng = np.random.default_rng(3)
+    for n in (3, 4, 7, 40):
+        target, shut = rng.random(n), rng.random(n) < 0.3
+        second = np.diff(np.eye(n), 2, axis=0)
+        system = np.eye(n) + 0.7 * second.T @ second
+        free = ~shut
+        expected = np.zeros(n)
+        if free.any():
+            expected[free] = np.linalg.solve(system[np.ix_(free, free)], target[free])
+        assert np.allclose(_shut_on(target, shut, 0.7), np.maximum(expected, 0.0))
+        assert (_shut_on(target, shut, 0.7)[shut] == 0.0).all()
+    frames = np.arange(400)
+    wave = 1.0 + np.cos(2 * np.pi * 8 * frames / 25)
+    kept = _shut_on(wave, np.zeros(400, bool), 0.5)[100:300] - 1.0
+    expected_gain = 1 / (1 + 0.5 * (2 - 2 * np.cos(2 * np.pi * 8 / 25)) ** 2)
+    assert np.abs(kept).max() == pytest.approx(expected_gain, rel=0.02)

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from linly_demo.audio import SPEECH_RATE
+from linly_demo.audio import REST_SECONDS, SPEECH_RATE
 from linly_demo.ephemeral import EphemeralRoot
 from linly_demo.errors import (
     ConsentRequired,
@@ -85,6 +85,9 @@ def test_enroll_synthesize_and_erase(voices: VoiceService, tokens: TokenStore, e
     held_out = encoder.embed([samples[3]])  # an utterance that was not enrolled
     plain = voices.speak(HELD_OUT_TEXT)
     assert abs(plain.speech.duration - spoken.speech.duration) < 0.6 * plain.speech.duration
+    rest = int(REST_SECONDS * SPEECH_RATE)  # both end in silence, for the face to come to rest after the last word
+    assert not plain.speech.samples[-rest:].any() and not spoken.speech.samples[-rest:].any()
+    assert plain.speech.samples[-rest - 800:-rest].any()
     # The phoneme timing belongs to the speech it came with: the last phoneme starts inside the converted audio.
     assert spoken.phonemes[-1].start < spoken.speech.duration
     assert encoder.embed([spoken.speech.samples]) @ held_out > encoder.embed([plain.speech.samples]) @ held_out
