@@ -70,7 +70,11 @@ def articulation(measured: FrameMeasurements, speech: Speech, text: str, languag
     slightly different waveform each call (eSpeak NG keeps state between calls), which can shift the alignment."""
     spoken = spoken or Speaker().speak(text, language)
     reference = speech_from_pcm(spoken.samples, spoken.sample_rate)
-    to_video = time_map(reference.samples, speech.samples)
+    # The app's text renders hold silence after the last word (audio.speech_with_rest): the reference gets as much,
+    # so silence aligns to silence and the last phoneme ends where its sound does, not inside the rest.
+    extra = len(speech.samples) - len(reference.samples)
+    aligned = np.pad(reference.samples, (0, extra)) if extra > 0 else reference.samples
+    to_video = time_map(aligned, speech.samples)
     fps = measured.fps
     gap, width = inner_lip_gap(measured.landmarks), mouth_width(measured.landmarks)
     centres = (np.arange(len(gap)) + 0.5) / fps

@@ -51,6 +51,11 @@ def viseme_of(symbol: str) -> str:
     return "neutral"
 
 
+def _is_silence(symbol: str) -> bool:
+    base = symbol.strip().lstrip("',%=")
+    return base in SILENCE or base.startswith("_")
+
+
 def is_stressed(symbol: str) -> bool:
     """eSpeak marks primary stress with a leading apostrophe."""
     return symbol.startswith("'")
@@ -64,12 +69,16 @@ def visemes_from_phonemes(symbols: Sequence[str], starts: Sequence[float], durat
     targets = np.zeros((len(times), len(VISEMES)))
     targets[:, 0] = 1.0
     ends = list(starts[1:]) + [duration]
+    silent = [viseme_of(symbol) == "neutral" and _is_silence(symbol) for symbol in symbols]
     closures = []
-    for symbol, start, end in zip(symbols, starts, ends, strict=True):
+    for index, (symbol, start, end) in enumerate(zip(symbols, starts, ends, strict=True)):
         viseme = viseme_of(symbol)
-        span = (times >= start - LEAD_SECONDS) & (times < end - LEAD_SECONDS)
+        # The mouth anticipates the next sound, not silence: it holds a sound until it ends, then comes to rest.
+        begin = start if silent[index] else start - LEAD_SECONDS
+        finish = end if index + 1 < len(symbols) and silent[index + 1] else end - LEAD_SECONDS
+        span = (times >= begin) & (times < finish)
         if viseme == "closed":  # set exactly below; blurring it would only dull the vowels around it
-            closures.append((start - LEAD_SECONDS, end - LEAD_SECONDS))
+            closures.append((begin, finish))
             continue
         targets[span] = 0.0
         targets[span, VISEME_INDEX[viseme]] = 1.0
