@@ -3,6 +3,7 @@ loudness-only baseline scores lower on the same sentence (the metric can fail)."
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from linly_demo.audio import speech_with_rest
@@ -16,6 +17,7 @@ from tests.conftest import FACES
 pytestmark = pytest.mark.slow
 
 SENTENCE = "Maybe Bob put the blue boat by the pier."
+SEEDS = (0, 1, 2)
 PHOTOS = ["alex-lacamoire-1.jpg", "alex-lacamoire-2.png", "lin-manuel-miranda.png", "two-faces.jpg"]
 
 
@@ -30,9 +32,9 @@ def spoken():
 
 
 def measure(features: PortraitFeatures, spoken, ephemeral: EphemeralRoot, evaluator: VideoEvaluator,
-            mode: str = "visemes"):
+            mode: str = "visemes", seed: int = 0):
     speech = speech_with_rest(spoken.samples, spoken.sample_rate)  # as the app renders text
-    rendered = render_video(features, speech, ephemeral, phonemes=spoken.phonemes, mode=mode)
+    rendered = render_video(features, speech, ephemeral, seed=seed, phonemes=spoken.phonemes, mode=mode)
     try:
         reference = evaluator.reference_descriptor(features.template, features.landmarks68)
         return evaluator.evaluate(rendered.video.path, reference, SENTENCE, spoken=spoken)
@@ -63,5 +65,12 @@ def test_real_photos_close_and_round(photo: str, spoken, pipeline: PortraitPipel
     if not FACES.is_dir():
         pytest.skip("../shared/devdata/faces is absent (it sits beside the repository on development machines)")
     features = pipeline.process_bytes((FACES / photo).read_bytes())
-    report = measure(features, spoken, ephemeral, evaluator)
-    assert_says_the_words(report)
+    # The web app draws a new seed (head, eyes, blinks) for every render, and on the smallest face dlib's reading
+    # of the mouth width moves with them: alex-lacamoire-2's rounding contrast is 0.046-0.11 over seeds 0-11
+    # (mean 0.08). Every render must close every p/b/m and keep the face; the rounding is the renders' median.
+    reports = [measure(features, spoken, ephemeral, evaluator, seed=seed) for seed in SEEDS]
+    for report in reports:
+        assert report.bilabial_count >= 8 and report.passes()["bilabial_closure_rate"], report.bilabial_closure_rate
+        assert report.passes()["identity_distance_mean"] and report.passes()["face_detected_rate"]
+    contrast = float(np.median([report.rounding_contrast for report in reports]))
+    assert contrast >= TEXT_TARGETS["rounding_contrast"][1], [report.rounding_contrast for report in reports]
