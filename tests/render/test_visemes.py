@@ -155,3 +155,13 @@ def test_shut_on_is_the_constrained_least_squares_track() -> None:
     kept = _shut_on(wave, np.zeros(400, bool), 0.5)[100:300] - 1.0
     expected_gain = 1 / (1 + 0.5 * (2 - 2 * np.cos(2 * np.pi * 8 / 25)) ** 2)
     assert np.abs(kept).max() == pytest.approx(expected_gain, rel=0.02)
+
+
+def test_the_mouth_anticipates_the_next_sound_but_holds_a_sound_until_silence() -> None:
+    """A vowel before a consonant gives way LEAD_SECONDS early; a vowel before silence is held until it ends."""
+    open_index = VISEME_INDEX["open"]
+    before_silence = visemes_from_phonemes(["'a", "_"], [0.0, 0.4], 0.8, 20, 25)
+    before_consonant = visemes_from_phonemes(["'a", "s", "_"], [0.0, 0.4, 0.7], 0.8, 20, 25)
+    assert before_silence[9, open_index] > 0.6  # the frame ending at 0.40 s: still the vowel
+    assert before_consonant[9, open_index] < 0.4  # already on its way to the "s"
+    assert before_silence[12, VISEME_INDEX["neutral"]] > 0.9
