@@ -38,7 +38,7 @@ _BY_PHONEME = {
 def viseme_of(symbol: str) -> str:
     """The viseme of one eSpeak phoneme mnemonic (stress marks and tone digits ignored)."""
     base = symbol.strip().lstrip("',%=")
-    if base in SILENCE or base.startswith("_"):
+    if _is_silence(symbol):
         return "neutral"
     if base in _BY_PHONEME:
         return _BY_PHONEME[base]
@@ -52,6 +52,7 @@ def viseme_of(symbol: str) -> str:
 
 
 def _is_silence(symbol: str) -> bool:
+    """eSpeak's pause and silence mnemonics ("_", "_:", "_!", ...)."""
     base = symbol.strip().lstrip("',%=")
     return base in SILENCE or base.startswith("_")
 
@@ -69,7 +70,7 @@ def visemes_from_phonemes(symbols: Sequence[str], starts: Sequence[float], durat
     targets = np.zeros((len(times), len(VISEMES)))
     targets[:, 0] = 1.0
     ends = list(starts[1:]) + [duration]
-    silent = [viseme_of(symbol) == "neutral" and _is_silence(symbol) for symbol in symbols]
+    silent = [_is_silence(symbol) for symbol in symbols]
     closures = []
     for index, (symbol, start, end) in enumerate(zip(symbols, starts, ends, strict=True)):
         viseme = viseme_of(symbol)
