@@ -65,8 +65,9 @@ def lip_colour(image: np.ndarray, marks: np.ndarray) -> np.ndarray:
 
 
 def teeth_mask(image: np.ndarray, marks: np.ndarray, eye_distance: float) -> np.ndarray:
-    """(H, W) bool: pale, bright pixels between the outer lip contours, near the opening (the photo's teeth,
-    including the ones dlib's inner contour leaves outside)."""
+    """(H, W) bool: pale, bright pixels between the outer lip contours, near the opening and connected to it (the
+    photo's teeth, including the ones dlib's inner contour leaves outside; not a highlight on the lower lip or pale
+    skin that a generous outer contour takes in, which lie apart from the opening)."""
     rim = max(1, int(round(0.02 * eye_distance)))
     interior = np.zeros(image.shape[:2], np.uint8)
     cv2.fillPoly(interior, [np.round(marks[60:68]).astype(np.int32)], 255)
@@ -77,7 +78,10 @@ def teeth_mask(image: np.ndarray, marks: np.ndarray, eye_distance: float) -> np.
     hsv = cv2.cvtColor(image, cv2.COLOR_RGB2HSV).astype(np.float32)
     lip_pixel = np.clip(lips, 0, 255).astype(np.uint8).reshape(1, 1, 3)
     lip_hsv = cv2.cvtColor(lip_pixel, cv2.COLOR_RGB2HSV)[0, 0].astype(np.float32)
-    return (outer > 0) & (near > 0) & (hsv[..., 1] < 0.7 * lip_hsv[1]) & (hsv[..., 2] > lip_hsv[2] + 20)
+    pale = (outer > 0) & (near > 0) & (hsv[..., 1] < 0.7 * lip_hsv[1]) & (hsv[..., 2] > lip_hsv[2] + 20)
+    _count, parts = cv2.connectedComponents(pale.astype(np.uint8), connectivity=8)
+    in_opening = np.unique(parts[pale & (interior > 0)])
+    return np.isin(parts, in_opening[in_opening > 0])
 
 
 UPPER_LIP = ((61, 50), (62, 51), (63, 52))  # (inner, outer) landmark pairs, one per lip column, left to right
