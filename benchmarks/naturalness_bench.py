@@ -2,7 +2,8 @@
 output video by `evaluate` (dlib's 68 points on the decoded frames):
 
 - text ("Maybe Bob put the blue boat by the pier", eSpeak NG) over several render seeds (the head, blinks and eyes
-  differ per seed; the web app draws a new one per render): closure rate and rounding contrast (gates), mouth-gap
+  differ per seed; the web app draws a new one per render): closure rate and rounding contrast (gates; with the
+  least closed p/b/m's gap over the closure threshold, its margin: below 1 counts as closed), mouth-gap
   reversals per second and high-frequency share (naturalness targets), head roll, travel, blinks;
 - real read speech at seed 0, as the quality tests take it (two LibriSpeech utterances of one speaker from
   ../shared/devdata/speech, joined with pauses): lip-sync r, silence gap ratio, identity distance and face rate
@@ -35,8 +36,8 @@ from tests.speech import real_speech_with_pauses
 SENTENCE = "Maybe Bob put the blue boat by the pier."
 SPEAKERS = ("2033", "1688")
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "devdata"
-TEXT_FIGURES = ("bilabial_closure_rate", "rounding_contrast", "gap_reversals_per_s", "gap_high_frequency_share",
-                "head_roll_std_deg", "head_travel", "blinks_per_minute")
+TEXT_FIGURES = ("bilabial_closure_rate", "bilabial_worst_share", "rounding_contrast", "gap_reversals_per_s",
+                "gap_high_frequency_share", "head_roll_std_deg", "head_travel", "blinks_per_minute")
 SPEECH_FIGURES = ("lip_sync_r", "silence_gap_ratio", "identity_distance_mean", "face_detected_rate",
                   "gap_reversals_per_s", "gap_high_frequency_share", "mouth_opening_p90", "mouth_opening_max")
 

@@ -30,6 +30,9 @@ CONSONANTS = {"S", "Z", "tS", "dZ", "w", "W", "j"}  # lip-shaped consonants, not
 class Articulation:
     bilabial_closure_rate: float | None
     bilabial_count: int
+    # The least closed p/b/m: its smallest gap over the closure threshold (below 1 it counts as closed). How far the
+    # closure gate is from flipping: a render at 0.9 passes by a hair that another CPU's rounding could take away.
+    bilabial_worst_share: float | None
     rounding_contrast: float | None
     mouth_width_rounded: float | None
     mouth_width_spread: float | None
@@ -93,6 +96,7 @@ def articulation(measured: FrameMeasurements, speech: Speech, text: str, languag
     speaking_gap = float(np.percentile(gap[vowel_frames], SPEAKING_PERCENTILE)) if vowel_frames.any() else np.nan
 
     closed, total = 0, 0
+    shares: list[float] = []
     rounded, spread = [], []
     for phoneme, start, end in zip(spoken.phonemes, starts, ends, strict=True):
         base = phoneme.symbol.lstrip("',%=")
@@ -101,7 +105,8 @@ def articulation(measured: FrameMeasurements, speech: Speech, text: str, languag
             window = (centres >= begin - CLOSURE_WINDOW) & (centres <= finish + CLOSURE_WINDOW) & np.isfinite(gap)
             if window.any():
                 total += 1
-                closed += int(np.min(gap[window]) < CLOSURE_SHARE * speaking_gap)
+                shares.append(float(np.min(gap[window]) / (CLOSURE_SHARE * speaking_gap)))
+                closed += int(shares[-1] < 1.0)
             continue
         viseme = viseme_of(phoneme.symbol)
         inside = (centres >= begin) & (centres < finish) & np.isfinite(width)
@@ -112,4 +117,5 @@ def articulation(measured: FrameMeasurements, speech: Speech, text: str, languag
     rounded_width = float(np.median(rounded)) if rounded else None
     spread_width = float(np.median(spread)) if spread else None
     contrast = spread_width - rounded_width if spread_width is not None and rounded_width is not None else None
-    return Articulation(closed / total if total else None, total, contrast, rounded_width, spread_width)
+    worst = max(shares) if shares else None
+    return Articulation(closed / total if total else None, total, worst, contrast, rounded_width, spread_width)

@@ -68,6 +68,7 @@ class QualityReport:
     facenet_identity_distance_mean: float | None = None  # the product's embedder, beside dlib's judge
     bilabial_closure_rate: float | None = None  # with the text only
     bilabial_count: int = 0
+    bilabial_worst_share: float | None = None  # the least closed p/b/m's gap over the closure threshold (< 1 closed)
     rounding_contrast: float | None = None
     mouth_width_rounded: float | None = None
     mouth_width_spread: float | None = None
