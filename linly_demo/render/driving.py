@@ -86,6 +86,9 @@ JAW_STIFFNESS = 0.5  # weight of the jaw's acceleration against its distance fro
 LIP_SMOOTH_FRAMES = 0.5  # the same for the lip shapes
 SHAPES_CARRIED = (0, 1)  # lip spread and rounding (columns of the lip shapes) carry across a p/b/m
 CLOSURE_APPROACH = (0.45, 0.2)  # how far the lips are pressed one and two frames from a p/b/m's frames
+# Lips pressed together are flattened against each other: of the rounding around a p/b/m they keep this much (a
+# fully puckered pressed mouth drew a pale knot with no seam, which a small face's landmarks read as parted lips).
+PRESSED_ROUNDING = 0.4
 _MOUTH = np.array([VISEME_MOUTH[name] for name in VISEMES])  # (len(VISEMES), 6)
 
 
@@ -209,7 +212,8 @@ def _viseme_mouth(tracks: np.ndarray, visemes: np.ndarray, opening: np.ndarray, 
     they do not switch: the jaw and lip shapes follow their targets through a zero-phase smoothing (no lag), the
     jaw as a mass that has to be exactly shut on every p/b/m (_shut_on), and
     the lips approach and leave each p/b/m over the two frames either side, while the closure itself stays exact
-    (on its frames the lips meet and the jaw is shut) and the lips keep their rounding or spreading through it.
+    (on its frames the lips meet and the jaw is shut) and the lips keep their spreading and some of their rounding
+    through it (pressed lips flatten: PRESSED_ROUNDING).
     Where the sound goes quiet the lips rest lightly together, in a pause (200 ms or more) firmly."""
     mouth = visemes @ _MOUTH  # (n, 6)
     closure = visemes[:, VISEME_INDEX["closed"]]
@@ -226,6 +230,7 @@ def _viseme_mouth(tracks: np.ndarray, visemes: np.ndarray, opening: np.ndarray, 
     # jaw moves as a mass does, so a short vowel squeezed between two of them opens less than a long one.
     tracks[:, CHANNEL_INDEX["jaw_open"]] = _shut_on(jaw * (1.0 - JAW_PRESS * press), closure >= 1.0, JAW_STIFFNESS)
     shapes = _smooth(_carried_across(mouth[:, 1:], closure, SHAPES_CARRIED), LIP_SMOOTH_FRAMES)
+    shapes[:, 1] *= 1.0 - (1.0 - PRESSED_ROUNDING) * approach ** 2  # eased in over the frames approaching it
     for column, name in enumerate(("lip_spread", "lip_round", "upper_lip_raise", "lower_lip_tuck", "teeth_show")):
         tracks[:, CHANNEL_INDEX[name]] = shapes[:, column]
     tracks[:, CHANNEL_INDEX["lip_press"]] = press

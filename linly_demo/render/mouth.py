@@ -64,7 +64,9 @@ def _towards_ellipse(top: np.ndarray, bottom: np.ndarray, xs: np.ndarray, left: 
     """The opening's edges moved `share` of the way to an ellipse between the corners, reaching as far above and
     below the corner line as the opening does, but never taller than the opening is: puckered lips make an oval,
     where the curves through the landmarks alone meet the corners in points (a diamond), and lips pressed together
-    (a rounded "b") stay shut, though a smiling mouth's closed line sags below its corners."""
+    (a rounded "b") stay shut, though a smiling mouth's closed line sags below its corners. The oval hangs from the
+    line where the lips meet as far as it is squeezed shut: pressed lips keep their seam where they touch (centred
+    on the straight corner line, a rounded "b" drew its seam above the lips' junction)."""
     across = np.clip((xs - left[0]) / max(float(right[0] - left[0]), 1e-6), 0, 1)[None, :]
     corner_line = left[1] + (right[1] - left[1]) * across
     height = np.sqrt(np.clip(1.0 - (across * 2 - 1) ** 2, 0, 1))
@@ -72,7 +74,8 @@ def _towards_ellipse(top: np.ndarray, bottom: np.ndarray, xs: np.ndarray, left: 
     below = max(float(np.nanmax(bottom - corner_line, initial=0.0)), 0.0)
     tallest = max(float(np.nanmax(bottom - top, initial=0.0)), 0.0)
     scale = min(1.0, tallest / max(above + below, 1e-6))
-    top_oval, bottom_oval = corner_line - scale * above * height, corner_line + scale * below * height
+    centre = corner_line * scale + (top + bottom) / 2 * (1.0 - scale)
+    top_oval, bottom_oval = centre - scale * above * height, centre + scale * below * height
     share = float(np.clip(share, 0, 1))
     return top + (top_oval - top) * share, bottom + (bottom_oval - bottom) * share
 

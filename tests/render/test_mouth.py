@@ -35,6 +35,8 @@ def test_pressed_lips_stay_shut_when_puckered_even_where_a_smile_sags_below_the_
     seam = smooth_curve(np.array([[100, 50], [110, 54], [120, 56], [130, 54], [140, 50]], np.float64), xs)[None, :]
     top, bottom = _towards_ellipse(seam, seam, xs, np.array([100.0, 50.0]), np.array([140.0, 50.0]), 1.0)
     assert np.abs(bottom - top).max() < 1e-6  # no oval opens (it used to open as tall as the sag: teeth showed)
+    # ...and the seam stays where the lips touch (it was drawn on the straight corner line, up to 6 px above them).
+    assert np.abs(top - seam).max() < 1e-6
     # Slightly parted, the oval is no taller than the opening.
     top, bottom = _towards_ellipse(seam - 1.0, seam + 1.0, xs, np.array([100.0, 50.0]), np.array([140.0, 50.0]), 1.0)
     assert (bottom - top).max() <= 2.0 + 1e-6
