@@ -42,6 +42,7 @@ bench: $(VENV)/.dev
 	$(PY) -m benchmarks.portrait_bench
 	$(PY) -m benchmarks.render_bench
 	$(PY) -m benchmarks.naturalness_bench
+	$(PY) -m benchmarks.gate_margins --renders 8
 	$(PY) -m benchmarks.voice_bench
 	$(PY) -m benchmarks.load_bench
 	$(PY) -m benchmarks.watermark_bench
