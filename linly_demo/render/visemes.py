@@ -148,10 +148,10 @@ def _frame_average(tracks: np.ndarray, times: np.ndarray, n_frames: int, fps: in
 
 def _force_closed(weights: np.ndarray, begin: float, finish: float, start: float, end: float, fps: int) -> None:
     """Full closure on every frame whose middle lies in [begin, finish) (the p/b/m's span, led), and on the frame
-    holding the middle of its sound [start, end) when none of those lies LEAD_SECONDS / 2 or more after `begin`:
-    every p/b/m closes at least one frame at least 20 ms inside its sound's +-40 ms (where an alignment off by
-    10 ms still finds it; a short "p" after "Bob" kept only a frame 4 ms before that), and a short one does not
-    take the frames around it from the vowels beside it."""
+    holding the middle of its sound [start, end) when none of those has its middle at or after
+    start - LEAD_SECONDS / 2: every p/b/m closes at least one frame at least 20 ms inside its sound's +-40 ms (where
+    an alignment off by 10 ms still finds it; the short "p" of "Bob put" kept only a frame 4 ms inside), and a
+    short one does not take the frames around it from the vowels beside it."""
     n = len(weights)
     middles = (np.arange(n) + 0.5) / fps
     frames = np.flatnonzero((middles >= begin) & (middles < finish))
