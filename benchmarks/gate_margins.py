@@ -84,7 +84,7 @@ def variants(pipeline: PortraitPipeline, photo: bytes, count: int, sigma: float)
 def still_figures(features: PortraitFeatures) -> tuple[float, bool, bool, float]:
     """(teeth area over eye distance squared, photo teeth taken, lower row found, weakest cavity contrast)."""
     rig = build_rig(features.template, features.landmarks68, features.template.shape[0])
-    marks = upper_lip_off_the_teeth(rig.source, features.landmarks68.astype(np.float64), rig.eye_distance)
+    marks = upper_lip_off_the_teeth(features.template, features.landmarks68.astype(np.float64), rig.eye_distance)
     area = float(teeth_mask(features.template, marks, rig.eye_distance).sum()) / rig.eye_distance ** 2
     lower = rig.teeth is not None and bool(np.any(rig.teeth.split < rig.teeth.lower_end))
     coefficients = np.zeros((len(WIDE_OPENINGS), len(CHANNELS)), np.float32)
