@@ -107,6 +107,7 @@ def main() -> None:
     pipeline = PortraitPipeline(settings, ephemeral=ephemeral)
     evaluator = VideoEvaluator() if args.renders else None
     spoken = Speaker().speak(SENTENCE) if args.renders else None
+    speech = speech_with_rest(spoken.samples, spoken.sample_rate) if spoken is not None else None  # as the app
     try:
         for name, photo in photos(args.photos):
             found = variants(pipeline, photo, args.variants, args.sigma)
@@ -119,8 +120,7 @@ def main() -> None:
                   f"lower row {sum(f[2] for f in figures)}/{len(found)}")
             print(f"  cavity back darker than beside the lower lip by {min(f[3] for f in figures):.0f}-"
                   f"{max(f[3] for f in figures):.0f} levels (needs > {CAVITY_CONTRAST_NEEDED:.0f})", flush=True)
-            if spoken is not None and evaluator is not None:
-                speech = speech_with_rest(spoken.samples, spoken.sample_rate)
+            if spoken is not None and speech is not None and evaluator is not None:
                 shares = []
                 for features in found[:args.renders]:
                     rendered = render_video(features, speech, ephemeral, seed=0, phonemes=spoken.phonemes)
