@@ -1,8 +1,9 @@
 """Coefficients -> frames: a backward piecewise-affine warp of the portrait, sampled with grid_sample in batches.
 
 Guarantees: one displacement field per frame, built from the moved mesh (exact per triangle where the lips and lids
-part and meet, so they do so without smearing; blurred a little elsewhere, so the skin bends smoothly instead of
-kinking along triangle edges); triangles never fold (the lower lip never crosses the upper); frames are produced in
+part and meet, so they do so without smearing, and the pixels on such a fold anti-aliased, so closed lips meet along
+a smooth line, not a staircase; blurred a little elsewhere, so the skin bends smoothly instead of kinking along
+triangle edges); triangles never fold (the lower lip never crosses the upper); frames are produced in
 batches bounded by memory, on CUDA when available, else the CPU; identical inputs give identical frames.
 """
 
@@ -81,19 +82,17 @@ def backward_affines(rig: FaceRig, targets: np.ndarray) -> np.ndarray:
     return solved.astype(np.float32)
 
 
-def triangle_ids(rig: FaceRig, targets: np.ndarray, map_size: int) -> np.ndarray:
-    """(T, map_size, map_size) int32: which triangle covers each map pixel (-1: none)."""
-    scale = map_size / rig.size * (1 << _SUBPIXEL_BITS)
-    ids = np.full((len(targets), map_size, map_size), 0, dtype=np.uint16)
-    for frame, vertices in enumerate(targets):
-        points = np.round((vertices + 0.5) * scale - 0.5 * (1 << _SUBPIXEL_BITS)).astype(np.int32)
-        corners = points[rig.triangles]
+def triangle_codes(rig: FaceRig, targets: np.ndarray) -> np.ndarray:
+    """(T, size, size) uint16: which triangle covers each pixel, as its index + 1 (0: none)."""
+    one = 1 << _SUBPIXEL_BITS
+    codes = np.zeros((len(targets), rig.size, rig.size), dtype=np.uint16)
+    for canvas, vertices in zip(codes, targets, strict=True):
+        corners = np.round((vertices + 0.5) * one - 0.5 * one).astype(np.int32)[rig.triangles]
         edge_a, edge_b = corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]
         area = edge_a[:, 0] * edge_b[:, 1] - edge_a[:, 1] * edge_b[:, 0]
-        canvas = ids[frame]
-        for index in np.flatnonzero(np.abs(area) > (1 << (2 * _SUBPIXEL_BITS)) // 4):
+        for index in np.flatnonzero(np.abs(area) > one * one // 4):  # a collapsed triangle covers nothing
             cv2.fillConvexPoly(canvas, corners[index], int(index) + 1, lineType=cv2.LINE_8, shift=_SUBPIXEL_BITS)
-    return ids.astype(np.int32) - 1
+    return codes
 
 
 def default_batch_size(device: torch.device, size: int) -> int:
@@ -109,6 +108,8 @@ COARSE_STEP = 8  # pixels between exact samples of the smooth part of the warp f
 EXACT_MARGIN = 4  # pixels around the moving eyes and lips that are warped exactly
 SMOOTH_SIGMA = 2.5  # pixels: away from the mouth opening and the eyes the field is blurred this much
 FOLD_BAND = 4  # pixels beyond the mouth opening and the eye openings where the field stays sharp
+FOLD_JUMP = 1.0  # source pixels: neighbours whose source positions jump by more than this sit on a fold
+FOLD_SUBSAMPLES = 4  # per axis: a pixel on a fold is the mean of 4 x 4 samples of the exact map
 
 
 def exact_regions(rig: FaceRig, targets: np.ndarray) -> list[tuple[int, int, int, int]]:
@@ -159,7 +160,8 @@ class Warper:
     The backward map is exact per pixel (per-triangle affine, clamped to the triangle's source box) inside the
     regions where the field folds (eyes, lips) and bilinear between exact samples every COARSE_STEP pixels
     elsewhere, where it is smooth (within a fraction of a pixel of the exact map). Frames are sampled with
-    `grid_sample` on CUDA and `cv2.remap` on the CPU (the same bilinear lookup, border replicated).
+    `grid_sample` on CUDA and `cv2.remap` on the CPU (the same bilinear lookup, border replicated); a pixel beside
+    which the exact map jumps (a fold: where lips or lids meet) is then the mean of FOLD_SUBSAMPLES^2 samples.
     """
 
     def __init__(self, rig: FaceRig, device: torch.device, regions: list[tuple[int, int, int, int]],
@@ -171,9 +173,18 @@ class Warper:
         self.regions = regions
         source = torch.from_numpy(rig.source).to(device).permute(2, 0, 1).float()
         self._source = source.unsqueeze(0)
-        coarse = np.minimum(np.arange(0, self.size + COARSE_STEP, COARSE_STEP), self.size - 1)
-        self._coarse = coarse
-        self._coarse_pixels = self._homogeneous(coarse, coarse)
+        # Coarse samples every COARSE_STEP pixels, placed (half a step outside the frame at both ends) so that
+        # a resize by COARSE_STEP with pixel-centre alignment (cv2.resize, F.interpolate) is the bilinear
+        # interpolation between them, cropped to the frame at offset COARSE_STEP.
+        first = -(COARSE_STEP + 1) / 2
+        count = int(np.ceil((self.size - 1 - first) / COARSE_STEP)) + 1
+        self._coarse_positions = first + COARSE_STEP * np.arange(count, dtype=np.float32)
+        self._coarse_pixels = self._homogeneous(self._coarse_positions, self._coarse_positions)
+        # The triangle of each coarse sample is read at the pixel it lies in (half a pixel away at most: the map is
+        # continuous across triangle edges); beyond the frame's edge, which never moves, the map is the identity.
+        self._coarse_cells = np.clip(np.floor(self._coarse_positions), 0, self.size - 1).astype(np.intp)
+        outside = (self._coarse_positions < 0) | (self._coarse_positions > self.size - 1)
+        self._coarse_outside = torch.from_numpy(outside).to(device)
         self._region_pixels = [self._homogeneous(np.arange(y0, y1), np.arange(x0, x1))
                                for y0, y1, x0, x1 in regions]
         # Each triangle's source bounding box (row 0: the whole frame, for pixels outside every triangle). A
@@ -182,8 +193,9 @@ class Warper:
         corners = rig.vertices[rig.triangles]
         boxes = np.concatenate([corners.min(axis=1), corners.max(axis=1)], axis=1)
         whole = np.array([[0, 0, rig.size - 1, rig.size - 1]], dtype=np.float32)
-        self._boxes = torch.from_numpy(np.concatenate([whole, boxes]).astype(np.float32)).to(device)
-        self._identity = self._homogeneous(np.arange(self.size), np.arange(self.size))[..., :2]
+        self._boxes_np = np.concatenate([whole, boxes]).astype(np.float32)
+        self._boxes = torch.from_numpy(self._boxes_np).to(device)
+        self._identity = self._homogeneous(np.arange(self.size), np.arange(self.size))[..., :2].contiguous()
         radius = int(round(4 * SMOOTH_SIGMA))  # the taps OpenCV uses for this sigma on float images
         taps = np.exp(-0.5 * (np.arange(-radius, radius + 1) / SMOOTH_SIGMA) ** 2)
         self._kernel = torch.from_numpy((taps / taps.sum()).astype(np.float32)).to(device)
@@ -192,46 +204,54 @@ class Warper:
         grid_y, grid_x = np.meshgrid(ys.astype(np.float32), xs.astype(np.float32), indexing="ij")
         return torch.from_numpy(np.stack([grid_x, grid_y, np.ones_like(grid_x)], axis=-1)).to(self.device)
 
-    def _map_at(self, pixels: torch.Tensor, ids: torch.Tensor, affines: torch.Tensor) -> torch.Tensor:
-        """Source positions (B, H, W, 2) of output `pixels` (H, W, 3) that lie in triangles `ids` (B, H, W)."""
-        batch, height, width = ids.shape
-        per_pixel = torch.gather(
-            affines.reshape(batch, -1, 6), 1, (ids + 1).reshape(batch, -1, 1).expand(-1, -1, 6)
-        ).reshape(batch, height, width, 3, 2)
-        source_xy = torch.einsum("mnk,bmnkc->bmnc", pixels, per_pixel)
-        boxes = self._boxes[ids + 1]
+    def _map_at(self, pixels: torch.Tensor, codes: np.ndarray, affines: torch.Tensor) -> torch.Tensor:
+        """Source positions (B, H, W, 2) of output `pixels` (H, W, 3) that lie in the triangles `codes` (B, H, W)
+        name (see `triangle_codes`); `affines` (B, F + 1, 3, 2) with the identity first (code 0)."""
+        batch, height, width = codes.shape
+        codes_at = torch.from_numpy(codes.astype(np.int64)).to(self.device)
+        rows = (codes_at + affines.shape[1] * torch.arange(batch, device=self.device).view(-1, 1, 1)).reshape(-1)
+        per_pixel = affines.reshape(-1, 6).index_select(0, rows).view(batch, height, width, 3, 2)
+        source_xy = (pixels[..., 0, None] * per_pixel[..., 0, :] + pixels[..., 1, None] * per_pixel[..., 1, :]
+                     + per_pixel[..., 2, :])
+        boxes = self._boxes.index_select(0, codes_at.reshape(-1)).view(batch, height, width, 4)
         return torch.maximum(torch.minimum(source_xy, boxes[..., 2:]), boxes[..., :2])
 
     def maps(self, targets: np.ndarray) -> torch.Tensor:
         """(B, size, size, 2) backward map (source x, y per output pixel) for a batch of target vertex sets."""
+        return self._field(targets)[0]
+
+    def _field(self, targets: np.ndarray) -> tuple[torch.Tensor, np.ndarray, torch.Tensor]:
+        """The backward map (B, size, size, 2), the triangle codes it was built from (B, size, size) and the
+        affines (B, F + 1, 3, 2), identity first."""
         affines = torch.from_numpy(backward_affines(self.rig, targets)).to(self.device)  # (B, F, 3, 2)
-        ids = torch.from_numpy(triangle_ids(self.rig, targets, self.size)).to(self.device)  # (B, S, S)
         batch = len(targets)
         identity = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]], device=self.device)
-        affines = torch.cat([identity.expand(batch, 1, 3, 2), affines], dim=1)  # id -1 -> identity
-        coarse_index = torch.from_numpy(self._coarse).to(self.device)
-        coarse_ids = ids[:, coarse_index][:, :, coarse_index]
-        coarse = self._map_at(self._coarse_pixels, coarse_ids, affines)  # (B, C, C, 2)
+        affines = torch.cat([identity.expand(batch, 1, 3, 2), affines], dim=1).contiguous()  # code 0 -> identity
+        codes = triangle_codes(self.rig, targets)
+        coarse = self._map_at(self._coarse_pixels, codes[:, self._coarse_cells][:, :, self._coarse_cells], affines)
+        coarse[:, self._coarse_outside] = self._coarse_pixels[self._coarse_outside, :, :2]
+        coarse[:, :, self._coarse_outside] = self._coarse_pixels[:, self._coarse_outside, :2]
         field = self._upsampled(coarse)
         for (y0, y1, x0, x1), pixels in zip(self.regions, self._region_pixels, strict=True):
-            field[:, y0:y1, x0:x1] = self._map_at(pixels, ids[:, y0:y1, x0:x1], affines)
-        return self._smoothed(field, targets)
+            field[:, y0:y1, x0:x1] = self._map_at(pixels, codes[:, y0:y1, x0:x1], affines)
+        return self._smoothed(field, targets), codes, affines
 
     def _upsampled(self, coarse: torch.Tensor) -> torch.Tensor:
-        """(B, size, size, 2) field bilinear between the coarse samples (B, C, C, 2), which lie every COARSE_STEP
-        pixels (the last row and column clamped to the frame's edge)."""
-        if self.device.type == "cpu":  # OpenCV's warp is several times faster than torch's interpolate here
-            shrink = np.array([[1 / COARSE_STEP, 0, 0], [0, 1 / COARSE_STEP, 0]], np.float64)
-            flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
-            field = np.empty((len(coarse), self.size, self.size, 2), np.float32)
-            for grid, out in zip(coarse.numpy(), field, strict=True):  # written in place: no stacking copy
-                cv2.warpAffine(grid, shrink, (self.size, self.size), dst=out, flags=flags,
-                               borderMode=cv2.BORDER_REPLICATE)
-            return torch.from_numpy(field)
-        span = len(self._coarse)
-        full = F.interpolate(coarse.permute(0, 3, 1, 2), size=((span - 1) * COARSE_STEP + 1,) * 2,
-                             mode="bilinear", align_corners=True)[:, :, : self.size, : self.size]
-        return full.permute(0, 2, 3, 1).contiguous()
+        """(B, size, size, 2) field bilinear between the coarse samples (B, C, C, 2) (see `_coarse_positions`)."""
+        # OpenCV's resize is several times faster than torch's interpolate on the CPU; both interpolate alike.
+        return self._upsampled_opencv(coarse) if self.device.type == "cpu" else self._upsampled_torch(coarse)
+
+    def _upsampled_opencv(self, coarse: torch.Tensor) -> torch.Tensor:
+        span, crop = len(self._coarse_positions) * COARSE_STEP, slice(COARSE_STEP, COARSE_STEP + self.size)
+        full = np.empty((len(coarse), span, span, 2), np.float32)
+        for grid, out in zip(coarse.numpy(), full, strict=True):
+            cv2.resize(grid, (span, span), dst=out, interpolation=cv2.INTER_LINEAR)
+        return torch.from_numpy(full[:, crop, crop])  # a view: OpenCV reads strided rows as they are
+
+    def _upsampled_torch(self, coarse: torch.Tensor) -> torch.Tensor:
+        span, crop = len(self._coarse_positions) * COARSE_STEP, slice(COARSE_STEP, COARSE_STEP + self.size)
+        full = F.interpolate(coarse.permute(0, 3, 1, 2), size=(span, span), mode="bilinear", align_corners=False)
+        return full[:, :, crop, crop].permute(0, 2, 3, 1).contiguous()
 
     def _smoothed(self, field: torch.Tensor, targets: np.ndarray) -> torch.Tensor:
         """The field with its displacement blurred except at the mouth and eye openings: a piecewise-affine
@@ -240,24 +260,25 @@ class Warper:
         y0, y1, x0, x1 = self.smooth_box
         if y1 - y0 < 2 or x1 - x0 < 2:
             return field
-        window = (slice(None), slice(y0, y1), slice(x0, x1))
         identity = self._identity[y0:y1, x0:x1]
         sharp = opening_masks(targets, self.smooth_box)
-        # OpenCV's blur is several times faster than a torch convolution on the CPU; both blur alike.
-        blend = self._blend_opencv if self.device.type == "cpu" else self._blend_torch
-        field[window] = identity + blend(field[window] - identity, sharp)
+        if self.device.type == "cpu":  # OpenCV's blur is several times faster than a torch convolution here
+            in_box = field.numpy()[:, y0:y1, x0:x1]
+            displacement = in_box - identity.numpy()
+            self._blend_opencv(displacement, sharp)
+            np.add(displacement, identity.numpy(), out=in_box)
+        else:
+            field[:, y0:y1, x0:x1] = identity + self._blend_torch(field[:, y0:y1, x0:x1] - identity, sharp)
         return field
 
     @staticmethod
-    def _blend_opencv(displacement: torch.Tensor, sharp: np.ndarray) -> torch.Tensor:
-        """(B, h, w, 2) CPU displacement: blurred, except `sharp` (B, h, w) of it kept as is."""
-        frames = displacement.numpy().copy()
-        for frame, mask in zip(frames, sharp[..., None], strict=True):
+    def _blend_opencv(displacement: np.ndarray, sharp: np.ndarray) -> None:
+        """Blur (B, h, w, 2) `displacement` in place, except `sharp` (B, h, w) of it kept as is."""
+        for frame, mask in zip(displacement, sharp[..., None], strict=True):
             blurred = cv2.GaussianBlur(frame, (0, 0), SMOOTH_SIGMA, borderType=cv2.BORDER_REPLICATE)
             frame -= blurred
             frame *= mask
             frame += blurred
-        return torch.from_numpy(frames)
 
     def _blend_torch(self, displacement: torch.Tensor, sharp: np.ndarray) -> torch.Tensor:
         """The same as `_blend_opencv` with torch convolutions, on any device."""
@@ -271,17 +292,79 @@ class Warper:
 
     def frames(self, targets: np.ndarray) -> np.ndarray:
         """(B, size, size, 3) uint8 frames for a batch of target vertex sets."""
-        field = self.maps(targets)
+        field, codes, affines = self._field(targets)
         if self.device.type == "cpu":
             source = self.rig.source
             frames = np.empty((len(targets), self.size, self.size, 3), np.uint8)
             for m, out in zip(field.numpy(), frames, strict=True):  # written in place: no stacking copy
-                cv2.remap(source, m[..., 0], m[..., 1], cv2.INTER_LINEAR, dst=out, borderMode=cv2.BORDER_REPLICATE)
-            return frames
-        grid = (field + 0.5) / self.size * 2 - 1
-        sampled = F.grid_sample(self._source.expand(len(targets), -1, -1, -1), grid, mode="bilinear",
-                                padding_mode="border", align_corners=False)
-        return sampled.clamp_(0, 255).round_().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+                # One two-channel map (x, y): no copies of strided channels. OpenCV's stubs miss map2=None.
+                cv2.remap(source, m, None, cv2.INTER_LINEAR, dst=out,  # type: ignore[call-overload]
+                          borderMode=cv2.BORDER_REPLICATE)
+        else:
+            grid = (field + 0.5) / self.size * 2 - 1
+            sampled = F.grid_sample(self._source.expand(len(targets), -1, -1, -1), grid, mode="bilinear",
+                                    padding_mode="border", align_corners=False)
+            frames = sampled.clamp_(0, 255).round_().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+        affine_rows = affines.cpu().numpy()
+        for box in self.regions:
+            y0, y1, x0, x1 = box
+            for frame, folds in enumerate(fold_pixels(field[:, y0:y1, x0:x1].cpu().numpy())):
+                at = np.argwhere(folds)
+                if len(at):
+                    frames[frame, at[:, 0] + y0, at[:, 1] + x0] = self._supersampled(
+                        at, box, targets[frame], codes[frame], affine_rows[frame])
+        return frames
+
+    def _supersampled(self, at: np.ndarray, box: tuple[int, int, int, int], vertices: np.ndarray,
+                      codes: np.ndarray, affines: np.ndarray) -> np.ndarray:
+        """(N, 3) uint8: the colour of each pixel `at` (N, 2: y, x within `box`) of one frame as the mean of
+        FOLD_SUBSAMPLES^2 samples of the exact map over its area, each in the triangle that covers it (drawn on a
+        canvas FOLD_SUBSAMPLES times finer), so that where lips or lids meet their edge is anti-aliased, not
+        stepped. `codes` and `affines` are the frame's (see `triangle_codes`, `_field`)."""
+        y0, y1, x0, x1 = box
+        fine = FOLD_SUBSAMPLES
+        one = 1 << _SUBPIXEL_BITS
+        # Fine pixel (i, j) of the box samples the frame at (x0 + (j + 0.5) / fine - 0.5, y0 + ...).
+        corners = np.round(((vertices - [x0, y0] + 0.5) * fine - 0.5) * one).astype(np.int32)[self.rig.triangles]
+        edge_a, edge_b = corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]
+        area = edge_a[:, 0] * edge_b[:, 1] - edge_a[:, 1] * edge_b[:, 0]
+        low, high = corners.min(axis=1) // one, corners.max(axis=1) // one + 1
+        first, last = at.min(axis=0) * fine, (at.max(axis=0) + 1) * fine  # the folds' (y, x) span, fine pixels
+        reach = ((high[:, 0] >= first[1]) & (low[:, 0] <= last[1]) & (high[:, 1] >= first[0])
+                 & (low[:, 1] <= last[0]))  # the triangles that may cover a sample (no other one is read)
+        canvas = np.zeros(((y1 - y0) * fine, (x1 - x0) * fine), np.uint16)
+        for index in np.flatnonzero(reach & (np.abs(area) > one * one)):
+            cv2.fillConvexPoly(canvas, corners[index], int(index) + 1, lineType=cv2.LINE_8, shift=_SUBPIXEL_BITS)
+        sub = np.arange(fine)
+        rows = (at[:, 0, None, None] * fine + sub[None, :, None]).repeat(fine, axis=2).reshape(len(at), -1)
+        cols = (at[:, 1, None, None] * fine + sub[None, None, :]).repeat(fine, axis=1).reshape(len(at), -1)
+        code = canvas[rows, cols].astype(np.intp)  # (N, S)
+        own = codes[at[:, 0] + y0, at[:, 1] + x0].astype(np.intp)
+        code = np.where(code > 0, code, own[:, None])  # a sample no triangle covers: the pixel's own triangle
+        points = np.stack([x0 + (cols + 0.5) / fine - 0.5, y0 + (rows + 0.5) / fine - 0.5], axis=-1)
+        matrix = affines[code]  # (N, S, 3, 2)
+        source_xy = (points[..., 0, None] * matrix[..., 0, :] + points[..., 1, None] * matrix[..., 1, :]
+                     + matrix[..., 2, :])
+        limits = self._boxes_np[code]
+        source_xy = np.maximum(np.minimum(source_xy, limits[..., 2:]), limits[..., :2]).astype(np.float32)
+        samples = cv2.remap(self.rig.source, source_xy, None, cv2.INTER_LINEAR,  # type: ignore[call-overload]
+                            borderMode=cv2.BORDER_REPLICATE)
+        return np.clip(samples.astype(np.float32).mean(axis=1) + 0.5, 0, 255).astype(np.uint8)
+
+
+def fold_pixels(field: np.ndarray) -> np.ndarray:
+    """(B, h, w) bool: the pixels of a backward map (B, h, w, 2) beside which the map jumps (source positions of
+    neighbours more than FOLD_JUMP apart beyond their own step): where lips or lids meet and part."""
+    across = field[:, :, 1:] - field[:, :, :-1]
+    across = (np.abs(across[..., 0] - np.float32(1)) > FOLD_JUMP) | (np.abs(across[..., 1]) > FOLD_JUMP)
+    down = field[:, 1:] - field[:, :-1]
+    down = (np.abs(down[..., 0]) > FOLD_JUMP) | (np.abs(down[..., 1] - np.float32(1)) > FOLD_JUMP)
+    folds = np.zeros(field.shape[:3], bool)
+    folds[:, :, 1:] |= across
+    folds[:, :, :-1] |= across
+    folds[:, 1:] |= down
+    folds[:, :-1] |= down
+    return folds
 
 
 @dataclass(frozen=True)
