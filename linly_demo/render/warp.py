@@ -108,7 +108,7 @@ COARSE_STEP = 8  # pixels between exact samples of the smooth part of the warp f
 EXACT_MARGIN = 4  # pixels around the moving eyes and lips that are warped exactly
 SMOOTH_SIGMA = 2.5  # pixels: away from the mouth opening and the eyes the field is blurred this much
 FOLD_BAND = 4  # pixels beyond the mouth opening and the eye openings where the field stays sharp
-FOLD_JUMP = 1.0  # source pixels: neighbours whose source positions jump by more than this sit on a fold
+FOLD_JUMP = 2.0  # source pixels: neighbours whose source positions jump by more than this sit on a fold
 FOLD_SUBSAMPLES = 4  # per axis: a pixel on a fold is the mean of 4 x 4 samples of the exact map
 
 
