@@ -145,6 +145,23 @@ def opening_masks(targets: np.ndarray, box: tuple[int, int, int, int]) -> np.nda
     return np.clip(masks * 1.5, 0, 1)
 
 
+def _opening_box(targets: np.ndarray, within: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+    """(y0, y1, x0, x1) within box `within`: where `opening_masks` can be non-zero over the clip (the mouth and
+    eye openings, their band and its blur's reach); beyond it the masks are zero."""
+    points = targets[:, list(range(60, 68)) + list(range(36, 48))].reshape(-1, 2)
+    reach = FOLD_BAND + 2 + 6 + 2  # the band, the outline's width, the blur's taps (sigma 1.5), rounding
+    x0, y0 = np.floor(points.min(axis=0)).astype(int) - reach
+    x1, y1 = np.ceil(points.max(axis=0)).astype(int) + reach + 1
+    wy0, wy1, wx0, wx1 = within
+    box = (max(int(y0), wy0), min(int(y1), wy1), max(int(x0), wx0), min(int(x1), wx1))
+    return box if box[1] > box[0] and box[3] > box[2] else (wy0, wy0, wx0, wx0)
+
+
+def _relative(box: tuple[int, int, int, int], within: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+    """`box` in the coordinates of box `within`."""
+    return box[0] - within[0], box[1] - within[0], box[2] - within[2], box[3] - within[2]
+
+
 LOWER_FACE = list(range(1, 16)) + list(range(27, 36)) + list(range(48, 68))  # jaw line, nose, lips
 
 
@@ -199,6 +216,7 @@ class Warper:
         radius = int(round(4 * SMOOTH_SIGMA))  # the taps OpenCV uses for this sigma on float images
         taps = np.exp(-0.5 * (np.arange(-radius, radius + 1) / SMOOTH_SIGMA) ** 2)
         self._kernel = torch.from_numpy((taps / taps.sum()).astype(np.float32)).to(device)
+        self._correction: list[tuple[tuple[slice, slice], np.ndarray]] | None = None
 
     def _homogeneous(self, ys: np.ndarray, xs: np.ndarray) -> torch.Tensor:
         grid_y, grid_x = np.meshgrid(ys.astype(np.float32), xs.astype(np.float32), indexing="ij")
@@ -260,25 +278,55 @@ class Warper:
         y0, y1, x0, x1 = self.smooth_box
         if y1 - y0 < 2 or x1 - x0 < 2:
             return field
-        identity = self._identity[y0:y1, x0:x1]
-        sharp = opening_masks(targets, self.smooth_box)
+        sharp_box = _opening_box(targets, self.smooth_box)
+        sharp = opening_masks(targets, sharp_box)
         if self.device.type == "cpu":  # OpenCV's blur is several times faster than a torch convolution here
-            in_box = field.numpy()[:, y0:y1, x0:x1]
-            displacement = in_box - identity.numpy()
-            self._blend_opencv(displacement, sharp)
-            np.add(displacement, identity.numpy(), out=in_box)
+            self._blend_opencv(field.numpy()[:, y0:y1, x0:x1], sharp, _relative(sharp_box, self.smooth_box))
         else:
-            field[:, y0:y1, x0:x1] = identity + self._blend_torch(field[:, y0:y1, x0:x1] - identity, sharp)
+            identity = self._identity[y0:y1, x0:x1]
+            whole = np.zeros((len(targets), y1 - y0, x1 - x0), np.float32)
+            sy0, sy1, sx0, sx1 = _relative(sharp_box, self.smooth_box)
+            whole[:, sy0:sy1, sx0:sx1] = sharp
+            field[:, y0:y1, x0:x1] = identity + self._blend_torch(field[:, y0:y1, x0:x1] - identity, whole)
         return field
 
-    @staticmethod
-    def _blend_opencv(displacement: np.ndarray, sharp: np.ndarray) -> None:
-        """Blur (B, h, w, 2) `displacement` in place, except `sharp` (B, h, w) of it kept as is."""
-        for frame, mask in zip(displacement, sharp[..., None], strict=True):
-            blurred = cv2.GaussianBlur(frame, (0, 0), SMOOTH_SIGMA, borderType=cv2.BORDER_REPLICATE)
-            frame -= blurred
-            frame *= mask
-            frame += blurred
+    def _blend_opencv(self, in_box: np.ndarray, sharp: np.ndarray, sharp_box: tuple[int, int, int, int]) -> None:
+        """Blur the displacement of the (B, h, w, 2) field `in_box` (over the smooth box) in place, except
+        `sharp` (B, h', w') of it, over `sharp_box` (within the box; zero beyond it), kept as is.
+
+        The blur is linear, so the displacement's blur plus the identity is the field's blur plus the identity's
+        loss to blurring at the box's edges (`_edge_correction`); no displacement is formed."""
+        sy0, sy1, sx0, sx1 = sharp_box
+        edges = self._edge_correction(in_box.shape[1:3])
+        for frame, mask in zip(in_box, sharp[..., None], strict=True):
+            kept = frame[sy0:sy1, sx0:sx1].copy()
+            cv2.GaussianBlur(frame, (0, 0), SMOOTH_SIGMA, dst=frame, borderType=cv2.BORDER_REPLICATE)
+            for strip, correction in edges:
+                frame[strip] += correction
+            smooth = frame[sy0:sy1, sx0:sx1]
+            kept -= smooth
+            kept *= mask
+            smooth += kept
+
+    def _edge_correction(self, shape: tuple[int, ...]) -> list[tuple[tuple[slice, slice], np.ndarray]]:
+        """The identity map over the smooth box (h, w) minus its blur, as (strip, values) along the box's four
+        edges: within the blur's reach of them the replicated border bends the identity; elsewhere it is kept."""
+        y0, y1, x0, x1 = self.smooth_box
+        assert shape == (y1 - y0, x1 - x0)
+        if self._correction is None:
+            identity = self._identity[y0:y1, x0:x1].numpy()
+            loss = identity - cv2.GaussianBlur(identity, (0, 0), SMOOTH_SIGMA, borderType=cv2.BORDER_REPLICATE)
+            reach, height, width = len(self._kernel) // 2, y1 - y0, x1 - x0
+            top, bottom = slice(0, min(reach, height)), slice(max(height - reach, 0), height)
+            middle = slice(min(reach, height), max(height - reach, min(reach, height)))
+            left, right = slice(0, min(reach, width)), slice(max(width - reach, 0), width)
+            strips = [(top, slice(None)), (bottom, slice(None)), (middle, left), (middle, right)]
+            if height <= 2 * reach:  # the top and bottom strips overlap: one strip for the whole box
+                strips = [(slice(None), slice(None))]
+            elif width <= 2 * reach:
+                strips = [(top, slice(None)), (bottom, slice(None)), (middle, slice(None))]
+            self._correction = [(strip, loss[strip].copy()) for strip in strips]
+        return self._correction
 
     def _blend_torch(self, displacement: torch.Tensor, sharp: np.ndarray) -> torch.Tensor:
         """The same as `_blend_opencv` with torch convolutions, on any device."""

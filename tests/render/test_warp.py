@@ -11,6 +11,8 @@ from linly_demo.render.driving import CHANNEL_INDEX, CHANNELS
 from linly_demo.render.rig import build_rig
 from linly_demo.render.warp import (
     Warper,
+    _opening_box,
+    _relative,
     exact_regions,
     fold_pixels,
     opening_masks,
@@ -34,11 +36,27 @@ def test_the_torch_blend_used_on_gpus_matches_the_opencv_blend(astronaut_feature
     y0, y1, x0, x1 = warper.smooth_box
     rough = torch.randn(len(targets), y1 - y0, x1 - x0, 2, generator=torch.Generator().manual_seed(0))
     sharp = opening_masks(targets, warper.smooth_box)
-    by_opencv = rough.numpy().copy()
-    warper._blend_opencv(by_opencv, sharp)
+    identity = warper._identity[y0:y1, x0:x1].numpy()
+    field = rough.numpy() + identity  # the OpenCV blend takes the field, not its displacement
+    sharp_box = _opening_box(targets, warper.smooth_box)
+    sy0, sy1, sx0, sx1 = sharp_box
+    warper._blend_opencv(field, sharp[:, sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0], _relative(sharp_box, warper.smooth_box))
+    by_opencv = field - identity
     by_torch = warper._blend_torch(rough, sharp).numpy()
-    assert float(np.abs(by_opencv - by_torch).max()) < 1e-3
+    assert float(np.abs(by_opencv - by_torch).max()) < 1e-3  # edges (the identity's correction) included
     assert float(by_opencv.std()) < 0.5 * float(rough.std())  # it did blur
+    assert np.allclose(by_torch[sharp == 1], rough.numpy()[sharp == 1], atol=1e-5)  # and kept the openings
+
+
+def test_openings_lie_within_their_box(astronaut_features: PortraitFeatures) -> None:
+    rig, targets = open_mouth_targets(astronaut_features)
+    whole = (0, rig.size, 0, rig.size)
+    masks = opening_masks(targets, whole)
+    y0, y1, x0, x1 = _opening_box(targets, whole)
+    inside = np.zeros(masks.shape, bool)
+    inside[:, y0:y1, x0:x1] = True
+    assert masks[inside].any() and not masks[~inside].any()
+    assert np.allclose(opening_masks(targets, (y0, y1, x0, x1)), masks[:, y0:y1, x0:x1], atol=1e-6)
 
 
 def test_field_is_exact_at_the_openings_and_smooth_around_them(astronaut_features: PortraitFeatures) -> None:
