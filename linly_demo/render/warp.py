@@ -217,6 +217,9 @@ class Warper:
         taps = np.exp(-0.5 * (np.arange(-radius, radius + 1) / SMOOTH_SIGMA) ** 2)
         self._kernel = torch.from_numpy((taps / taps.sum()).astype(np.float32)).to(device)
         self._correction: list[tuple[tuple[slice, slice], np.ndarray]] | None = None
+        y0, y1, x0, x1 = smooth_box
+        if y1 - y0 >= 2 and x1 - x0 >= 2:
+            self._edge_correction((y1 - y0, x1 - x0))  # built once here, not lazily from several threads
 
     def _homogeneous(self, ys: np.ndarray, xs: np.ndarray) -> torch.Tensor:
         grid_y, grid_x = np.meshgrid(ys.astype(np.float32), xs.astype(np.float32), indexing="ij")
@@ -433,14 +436,21 @@ def _boxes(rig: FaceRig, targets: np.ndarray) -> WarpBoxes:
     return WarpBoxes(tuple(exact_regions(rig, targets)), smooth_region(rig, targets))
 
 
+def clip_warper(rig: FaceRig, driving: DrivingSignals, device: torch.device,
+                boxes: WarpBoxes | None = None) -> tuple[Warper, np.ndarray]:
+    """The warper of a clip (or of a part of one, with the whole clip's `boxes`) and its target vertices (T, V, 2);
+    the warper keeps no state between calls, so batches may be warped in any order, on any thread."""
+    targets = target_vertices(rig, driving.coefficients)
+    boxes = boxes or _boxes(rig, targets)
+    return Warper(rig, device, list(boxes.exact), boxes.smooth), targets
+
+
 def warp_batches(rig: FaceRig, driving: DrivingSignals, device: torch.device, batch_size: int | None = None,
                  boxes: WarpBoxes | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Yield (frames uint8 (B, S, S, 3) on the CPU, target vertices (B, V, 2)) batch by batch; `boxes` (of the
     clip these frames belong to) default to this run's own."""
     batch_size = batch_size or default_batch_size(device, rig.size)
-    targets = target_vertices(rig, driving.coefficients)
-    boxes = boxes or _boxes(rig, targets)
-    warper = Warper(rig, device, list(boxes.exact), boxes.smooth)
+    warper, targets = clip_warper(rig, driving, device, boxes)
     with torch.inference_mode():
         for start in range(0, len(targets), batch_size):
             chunk = targets[start:start + batch_size]
