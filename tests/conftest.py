@@ -25,13 +25,19 @@ FACES = SHARED / "faces"
 SPEECH = SHARED / "speech"
 
 # The deployment's C2PA signing key goes to the user's config directory by default; tests (and the servers they
-# start, which inherit the environment) keep theirs in a folder of their own that goes with the session.
-_PROVENANCE = tempfile.mkdtemp(prefix="linly-test-provenance-")
-os.environ.setdefault("LINLY_PROVENANCE_DIR", _PROVENANCE)
+# start, which inherit the environment) keep theirs in a folder of their own that goes with the session. Made when
+# pytest starts, not at import: benchmarks import this module's helpers and must leave no folder behind.
+_PROVENANCE: list[str] = []
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    _PROVENANCE.append(tempfile.mkdtemp(prefix="linly-test-provenance-"))
+    os.environ.setdefault("LINLY_PROVENANCE_DIR", _PROVENANCE[-1])
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    shutil.rmtree(_PROVENANCE, ignore_errors=True)
+    for folder in _PROVENANCE:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def encode(rgb: np.ndarray, fmt: str = "JPEG", **options) -> bytes:
