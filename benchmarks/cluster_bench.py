@@ -58,7 +58,7 @@ def through_the_app(tmp: Path, clients: int, extra: dict[str, str]) -> tuple[flo
                                                                       **extra})
     try:
         def run(job: tuple[Path, Path]) -> float:
-            client = Client(server.url, verbose=False)
+            client = Client(server.url, verbose=False, download_files=tmp)  # not /tmp/gradio
             client.predict(handle_file(job[0]), api_name="/process_portrait")
             started = time.perf_counter()
             client.predict(handle_file(job[1]), "", "en", False, "", "", api_name="/generate")

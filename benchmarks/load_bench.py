@@ -57,7 +57,7 @@ def main() -> None:
                 photo, speech = job
                 started = time.perf_counter()
                 try:
-                    client = Client(server.url, verbose=False)
+                    client = Client(server.url, verbose=False, download_files=tmp)  # not /tmp/gradio
                     aligned = client.predict(handle_file(photo), api_name="/process_portrait")[1]
                     client.predict(handle_file(speech), "", "en", False, "", "", api_name="/generate")
                 except Exception as exc:  # counted as a failure, reported below

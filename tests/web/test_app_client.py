@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import av
@@ -54,8 +55,9 @@ def call_raw(server: Server, cookie: str, api: str, data: list) -> list:
     return json.loads(lines[-1].removeprefix("data:").strip())
 
 
-def test_whole_flow_with_gradio_client(server: Server, tmp_path: Path, astronaut: np.ndarray) -> None:
-    client = Client(server.url, verbose=False)
+def test_whole_flow_with_gradio_client(server: Server, tmp_path: Path, astronaut: np.ndarray,
+                                       browser: Callable[[str], Client]) -> None:
+    client = browser(server.url)
     cookie = client.cookies[COOKIE]
     assert len(cookie) == 43
 
@@ -102,7 +104,7 @@ def test_whole_flow_with_gradio_client(server: Server, tmp_path: Path, astronaut
 
     # The video is served to its own session only; traversal and outside paths are refused.
     assert httpx.get(file_url(server, served_video), cookies={COOKIE: cookie}).status_code == 200
-    other = Client(server.url, verbose=False)
+    other = browser(server.url)
     assert other.cookies[COOKIE] != cookie
     for url in (file_url(server, served_video), f"{server.url}gradio_api/file={server.ephemeral}/../../etc/passwd",
                 f"{server.url}gradio_api/file=/etc/passwd", f"{server.url}gradio_api/file/{served_video}"):
@@ -133,8 +135,9 @@ def test_whole_flow_with_gradio_client(server: Server, tmp_path: Path, astronaut
         assert secret not in audit
 
 
-def test_rejections_are_plain_messages_and_leave_nothing(server: Server, tmp_path: Path) -> None:
-    client = Client(server.url, verbose=False)
+def test_rejections_are_plain_messages_and_leave_nothing(server: Server, tmp_path: Path,
+                                                         browser: Callable[[str], Client]) -> None:
+    client = browser(server.url)
     not_a_photo = tmp_path / "notes.png"
     not_a_photo.write_text("hello")
     with pytest.raises(Exception) as raised:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -20,7 +21,8 @@ from tests.web.conftest import Server
 pytestmark = pytest.mark.slow
 
 
-def test_eight_clients_at_once(server: Server, tmp_path: Path, astronaut: np.ndarray) -> None:
+def test_eight_clients_at_once(server: Server, tmp_path: Path, astronaut: np.ndarray,
+                               browser: Callable[[str], Client]) -> None:
     jobs = []
     for i in range(8):
         # Eight visibly different portraits (tinted, mirrored) and speech of eight different lengths.
@@ -35,7 +37,7 @@ def test_eight_clients_at_once(server: Server, tmp_path: Path, astronaut: np.nda
 
     def run(job):
         photo, speech, seconds = job
-        client = Client(server.url, verbose=False)
+        client = browser(server.url)
         preview = client.predict(handle_file(photo), api_name="/process_portrait")[1]
         video = client.predict(handle_file(speech), "", "en", False, "", "", api_name="/generate")[0]
         return client.cookies[COOKIE], preview, video, seconds
