@@ -7,11 +7,13 @@ import os
 import secrets
 import shutil
 import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from gradio_client import Client
 from PIL import Image
 
 from linly_demo.audit import AuditLog
@@ -115,3 +117,13 @@ def files_under(*roots: Path) -> set[str]:
         for folder, _dirs, files in os.walk(root):
             found.update(os.path.join(folder, name) for name in files)
     return found
+
+
+@pytest.fixture
+def browser(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], Client]]:
+    """gradio_client Clients standing in for browsers. What they download (the aligned face, the video) and the
+    scratch folders gradio_client makes for it go to a folder of this test's, deleted after it: not to
+    /tmp/gradio, so the suite leaves no faces or videos on the machine."""
+    with tempfile.TemporaryDirectory(prefix="linly-test-browser-") as folder:
+        monkeypatch.setattr(tempfile, "tempdir", folder)
+        yield lambda url: Client(url, verbose=False, download_files=folder)

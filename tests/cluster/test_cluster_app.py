@@ -9,6 +9,7 @@ import secrets
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -25,7 +26,7 @@ from linly_demo.provenance.verify import verify_video
 from tests.cluster.conftest import TOKEN_FILE, LocalCluster, start_cluster, stop_cluster
 from tests.conftest import REPO, encode
 from tests.speech import encode_audio, synthetic_voice
-from tests.web.conftest import Server, start_server, stop_server
+from tests.web.conftest import start_server, stop_server
 
 pytestmark = [pytest.mark.slow, pytest.mark.cluster]
 
@@ -48,15 +49,15 @@ def app(ray_cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory):
     shutil.rmtree(temp_dir, ignore_errors=True)
 
 
-def _generate(server: Server, photo: Path, speech: Path) -> tuple[str, str]:
+def _generate(client: Client, photo: Path, speech: Path) -> tuple[str, str]:
     """(video, the aligned-face preview)."""
-    client = Client(server.url, verbose=False)
     preview = client.predict(handle_file(photo), api_name="/process_portrait")[1]
     return client.predict(handle_file(speech), "", "en", False, "", "", api_name="/generate")[0], preview
 
 
 def test_four_concurrent_sessions_each_get_their_own_marked_video(app, ray_cluster: LocalCluster, tmp_path: Path,
-                                                                   astronaut: np.ndarray) -> None:
+                                                                   astronaut: np.ndarray,
+                                                                   browser: Callable[[str], Client]) -> None:
     server, temp_dir = app
     jobs, faces = [], []
     for i in range(4):
@@ -71,7 +72,7 @@ def test_four_concurrent_sessions_each_get_their_own_marked_video(app, ray_clust
         faces.append(face)
 
     with ThreadPoolExecutor(4) as pool:
-        results = list(pool.map(lambda job: _generate(server, job[0], job[1]), jobs))
+        results = list(pool.map(lambda job: _generate(browser(server.url), job[0], job[1]), jobs))
     videos = [video for video, _ in results]
 
     first_frames = []
@@ -104,13 +105,14 @@ def test_four_concurrent_sessions_each_get_their_own_marked_video(app, ray_clust
 
 def test_a_worker_node_killed_while_the_app_renders_still_gives_the_video(app, ray_cluster: LocalCluster,
                                                                           tmp_path: Path,
-                                                                          astronaut: np.ndarray) -> None:
+                                                                          astronaut: np.ndarray,
+                                                                          browser: Callable[[str], Client]) -> None:
     server, _ = app
     photo, speech = tmp_path / "face.jpg", tmp_path / "speech.flac"
     photo.write_bytes(encode(astronaut))
     seconds = 30.0
     speech.write_bytes(encode_audio(synthetic_voice(seconds, seed=3), "flac", "flac"))
-    client = Client(server.url, verbose=False)
+    client = browser(server.url)
     client.predict(handle_file(photo), api_name="/process_portrait")
     job = client.submit(handle_file(speech), "", "en", False, "", "", api_name="/generate")
     time.sleep(3.0)  # decoding done, the render's thirty 1 s chunks running on both nodes
@@ -155,7 +157,8 @@ def _closed_port() -> int:
 
 
 def test_a_cluster_that_goes_away_fails_renders_plainly_and_the_page_stays_up(tmp_path: Path,
-                                                                            astronaut: np.ndarray) -> None:
+                                                                            astronaut: np.ndarray,
+                                                                            browser: Callable[[str], Client]) -> None:
     doomed = start_cluster(workers=1)
     temp_dir = Path("/dev/shm") / f"lrd-{secrets.token_hex(3)}"  # nosec B108: tmpfs, short
     server = start_server(tmp_path / "app", ttl=60, extra=cluster_env(doomed, temp_dir))
@@ -163,12 +166,12 @@ def test_a_cluster_that_goes_away_fails_renders_plainly_and_the_page_stays_up(tm
         photo, speech = tmp_path / "face.jpg", tmp_path / "speech.flac"
         photo.write_bytes(encode(astronaut))
         speech.write_bytes(encode_audio(synthetic_voice(2.0, seed=1), "flac", "flac"))
-        assert Path(_generate(server, photo, speech)[0]).exists()  # it works while the cluster is there
+        assert Path(_generate(browser(server.url), photo, speech)[0]).exists()  # it works while the cluster is there
         doomed.cluster.shutdown()  # type: ignore[attr-defined]
         for _ in range(2):  # the render in flight when the driver notices, and one after
             started = time.monotonic()
             with pytest.raises(Exception, match="busy"):
-                _generate(server, photo, speech)
+                _generate(browser(server.url), photo, speech)
             assert time.monotonic() - started < 150
             assert httpx.get(server.url, timeout=10).status_code == 200  # the page is still served
             assert server.process.poll() is None

@@ -5,6 +5,7 @@ Usage: python hardened_client.py URL PHOTO SPEECH SAMPLE; prints one JSON line o
 
 import json
 import sys
+import tempfile
 
 import av
 from gradio_client import Client, handle_file
@@ -13,7 +14,12 @@ PASSPHRASE = "correct horse battery staple"
 
 
 def main(url: str, photo: str, speech: str, sample: str) -> None:
-    client = Client(url, verbose=False)
+    with tempfile.TemporaryDirectory(prefix="linly-hardened-client-") as folder:  # its downloads go with it
+        tempfile.tempdir = folder  # gradio_client's scratch folders too
+        run(Client(url, verbose=False, download_files=folder), photo, speech, sample)
+
+
+def run(client: Client, photo: str, speech: str, sample: str) -> None:
     result = {}
     result["portrait"] = client.predict(handle_file(photo), api_name="/process_portrait")[2]
     result["enroll"] = client.predict(True, "ada lovelace", PASSPHRASE, handle_file(sample),

@@ -8,15 +8,12 @@ import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
-from gradio_client import Client
 
 from tests.conftest import REPO
 
@@ -82,12 +79,3 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Server:
     yield running
     stop_server(running)
 
-
-@pytest.fixture
-def browser(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], Client]]:
-    """gradio_client Clients standing in for browsers. What they download (the aligned face, the video) and the
-    scratch folders gradio_client makes for it go to a folder of this test's, deleted after it: not to
-    /tmp/gradio, so the suite leaves no faces or videos on the machine."""
-    with tempfile.TemporaryDirectory(prefix="linly-test-browser-") as folder:
-        monkeypatch.setattr(tempfile, "tempdir", folder)
-        yield lambda url: Client(url, verbose=False, download_files=folder)
