@@ -110,6 +110,8 @@ SMOOTH_SIGMA = 2.5  # pixels: away from the mouth opening and the eyes the field
 FOLD_BAND = 4  # pixels beyond the mouth opening and the eye openings where the field stays sharp
 FOLD_JUMP = 2.0  # source pixels: neighbours whose source positions jump by more than this sit on a fold
 FOLD_SUBSAMPLES = 4  # per axis: a pixel on a fold is the mean of 4 x 4 samples of the exact map
+OPENINGS = (slice(60, 68), slice(36, 42), slice(42, 48))  # landmarks outlining the mouth and eye openings
+OPENING_BLUR_SIGMA = 1.5  # pixels: the opening masks fade out over this blur
 
 
 def exact_regions(rig: FaceRig, targets: np.ndarray) -> list[tuple[int, int, int, int]]:
@@ -137,24 +139,37 @@ def opening_masks(targets: np.ndarray, box: tuple[int, int, int, int]) -> np.nda
     masks = np.zeros((len(targets), y1 - y0, x1 - x0), np.float32)
     grow = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * FOLD_BAND + 1, 2 * FOLD_BAND + 1))
     for mask, vertices in zip(masks, targets, strict=True):
-        for outline in (vertices[60:68], vertices[36:42], vertices[42:48]):
+        for outline in (vertices[opening] for opening in OPENINGS):
             points = np.round(outline - [x0, y0]).astype(np.int32)
             cv2.fillPoly(mask, [points], 1.0, lineType=cv2.LINE_8)
             cv2.polylines(mask, [points], True, 1.0, thickness=1)
-        cv2.GaussianBlur(cv2.dilate(mask, grow), (0, 0), 1.5, dst=mask)
+        cv2.GaussianBlur(cv2.dilate(mask, grow), (0, 0), OPENING_BLUR_SIGMA, dst=mask)
     return np.clip(masks * 1.5, 0, 1)
 
 
 def _opening_box(targets: np.ndarray, within: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
     """(y0, y1, x0, x1) within box `within`: where `opening_masks` can be non-zero over the clip (the mouth and
     eye openings, their band and its blur's reach); beyond it the masks are zero."""
-    points = targets[:, list(range(60, 68)) + list(range(36, 48))].reshape(-1, 2)
-    reach = FOLD_BAND + 2 + 6 + 2  # the band, the outline's width, the blur's taps (sigma 1.5), rounding
+    points = np.concatenate([targets[:, opening] for opening in OPENINGS], axis=1).reshape(-1, 2)
+    taps = int(np.ceil(4 * OPENING_BLUR_SIGMA))  # OpenCV's reach for this sigma on float images
+    reach = FOLD_BAND + 2 + taps + 2  # the band, the outline's width, the blur, rounding
     x0, y0 = np.floor(points.min(axis=0)).astype(int) - reach
     x1, y1 = np.ceil(points.max(axis=0)).astype(int) + reach + 1
     wy0, wy1, wx0, wx1 = within
     box = (max(int(y0), wy0), min(int(y1), wy1), max(int(x0), wx0), min(int(x1), wx1))
     return box if box[1] > box[0] and box[3] > box[2] else (wy0, wy0, wx0, wx0)
+
+
+def _edge_loss(identity: np.ndarray, reach: int) -> tuple[np.ndarray, np.ndarray]:
+    """(band (h, w) bool, values (N, 2)): the identity map `identity` (h, w, 2) over the smooth box minus its blur,
+    within the blur's `reach` of the box's edges, where the replicated border bends it (inside, the blur keeps the
+    identity)."""
+    band = np.ones(identity.shape[:2], bool)
+    band[reach:-reach, reach:-reach] = False
+    if not band.any():
+        return band, np.zeros((0, 2), np.float32)
+    blurred = cv2.GaussianBlur(identity, (0, 0), SMOOTH_SIGMA, borderType=cv2.BORDER_REPLICATE)
+    return band, (identity - blurred)[band]
 
 
 def _relative(box: tuple[int, int, int, int], within: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
@@ -216,10 +231,8 @@ class Warper:
         radius = int(round(4 * SMOOTH_SIGMA))  # the taps OpenCV uses for this sigma on float images
         taps = np.exp(-0.5 * (np.arange(-radius, radius + 1) / SMOOTH_SIGMA) ** 2)
         self._kernel = torch.from_numpy((taps / taps.sum()).astype(np.float32)).to(device)
-        self._correction: list[tuple[tuple[slice, slice], np.ndarray]] | None = None
         y0, y1, x0, x1 = smooth_box
-        if y1 - y0 >= 2 and x1 - x0 >= 2:
-            self._edge_correction((y1 - y0, x1 - x0))  # built once here, not lazily from several threads
+        self._edge_band, self._edge_loss = _edge_loss(self._identity[y0:y1, x0:x1].numpy(), radius)
 
     def _homogeneous(self, ys: np.ndarray, xs: np.ndarray) -> torch.Tensor:
         grid_y, grid_x = np.meshgrid(ys.astype(np.float32), xs.astype(np.float32), indexing="ij")
@@ -298,38 +311,16 @@ class Warper:
         `sharp` (B, h', w') of it, over `sharp_box` (within the box; zero beyond it), kept as is.
 
         The blur is linear, so the displacement's blur plus the identity is the field's blur plus the identity's
-        loss to blurring at the box's edges (`_edge_correction`); no displacement is formed."""
+        loss to blurring at the box's edges (`_edge_loss`); no displacement is formed."""
         sy0, sy1, sx0, sx1 = sharp_box
-        edges = self._edge_correction(in_box.shape[1:3])
         for frame, mask in zip(in_box, sharp[..., None], strict=True):
             kept = frame[sy0:sy1, sx0:sx1].copy()
             cv2.GaussianBlur(frame, (0, 0), SMOOTH_SIGMA, dst=frame, borderType=cv2.BORDER_REPLICATE)
-            for strip, correction in edges:
-                frame[strip] += correction
+            frame[self._edge_band] += self._edge_loss
             smooth = frame[sy0:sy1, sx0:sx1]
             kept -= smooth
             kept *= mask
             smooth += kept
-
-    def _edge_correction(self, shape: tuple[int, ...]) -> list[tuple[tuple[slice, slice], np.ndarray]]:
-        """The identity map over the smooth box (h, w) minus its blur, as (strip, values) along the box's four
-        edges: within the blur's reach of them the replicated border bends the identity; elsewhere it is kept."""
-        y0, y1, x0, x1 = self.smooth_box
-        assert shape == (y1 - y0, x1 - x0)
-        if self._correction is None:
-            identity = self._identity[y0:y1, x0:x1].numpy()
-            loss = identity - cv2.GaussianBlur(identity, (0, 0), SMOOTH_SIGMA, borderType=cv2.BORDER_REPLICATE)
-            reach, height, width = len(self._kernel) // 2, y1 - y0, x1 - x0
-            top, bottom = slice(0, min(reach, height)), slice(max(height - reach, 0), height)
-            middle = slice(min(reach, height), max(height - reach, min(reach, height)))
-            left, right = slice(0, min(reach, width)), slice(max(width - reach, 0), width)
-            strips = [(top, slice(None)), (bottom, slice(None)), (middle, left), (middle, right)]
-            if height <= 2 * reach:  # the top and bottom strips overlap: one strip for the whole box
-                strips = [(slice(None), slice(None))]
-            elif width <= 2 * reach:
-                strips = [(top, slice(None)), (bottom, slice(None)), (middle, slice(None))]
-            self._correction = [(strip, loss[strip].copy()) for strip in strips]
-        return self._correction
 
     def _blend_torch(self, displacement: torch.Tensor, sharp: np.ndarray) -> torch.Tensor:
         """The same as `_blend_opencv` with torch convolutions, on any device."""

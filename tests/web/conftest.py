@@ -78,4 +78,3 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Server:
     running = start_server(tmp_path_factory.mktemp("app"), ttl=20)
     yield running
     stop_server(running)
-
